@@ -1,0 +1,1 @@
+"""Ekspresi demo: MediaPipe face detection + a saved Keras emotion model, in Gradio."""

@@ -1,0 +1,140 @@
+"""Load saved emotion models (.keras + NAME.json) and classify batches of face crops.
+
+The .keras file carries its own scaling, channel handling and augmentation layers;
+NAME.json beside it carries the class names. This module only brings crops to the
+input shape the model declares and calls it once per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from demo.faces import WEIGHTS
+
+# Display names for the models we ship, in dropdown order; other .keras files in
+# weights/ (a user's own) are listed after them under their file name.
+SHIPPED = {"cnn": "CNN", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
+ENSEMBLE = "ensemble"
+TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
+
+
+class ModelUnavailable(RuntimeError):
+    """The selected model cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class EmotionModel:
+    name: str
+    path: Path
+    class_names: list[str]
+    input_shape: tuple[int, int, int]
+    keras_model: object = field(repr=False)
+    _fn: object = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, path: Path) -> "EmotionModel":
+        import keras
+        import tensorflow as tf
+
+        path = Path(path)
+        meta_path = path.with_suffix(".json")
+        if not path.is_file():
+            raise ModelUnavailable(f"{path.name} is missing from {path.parent}/")
+        if not meta_path.is_file():
+            raise ModelUnavailable(f"{meta_path.name} (class names) is missing beside {path.name}")
+        meta = json.loads(meta_path.read_text())
+        model = keras.saving.load_model(path)  # safe_mode: refuses arbitrary code
+        class_names = list(meta["class_names"])
+        if model.output_shape[-1] != len(class_names):
+            raise ModelUnavailable(
+                f"{path.name} outputs {model.output_shape[-1]} classes but {meta_path.name} names {len(class_names)}"
+            )
+        shape = tuple(int(d) for d in model.input_shape[1:])
+        # One traced graph for any batch size: far cheaper per call than model.predict.
+        # training=False is essential: Keras' random augmentation layers default to
+        # training mode when a model is called without it.
+        fn = tf.function(lambda x: model(x, training=False),
+                         input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
+        return cls(meta.get("name", path.stem), path, class_names, shape, model, fn)
+
+    def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
+        """RGB uint8 crops -> float32 batch at the model's size and channel count."""
+        h, w, c = self.input_shape
+        batch = np.empty((len(crops), h, w, c), np.float32)
+        for i, crop in enumerate(crops):
+            im = Image.fromarray(crop)
+            if c == 1:
+                im = im.convert("L")  # the order the trainer uses: grey first, then resize
+            im = im.resize((w, h), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.float32)
+            batch[i] = arr[..., None] if arr.ndim == 2 else arr
+        return batch
+
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+        """(n, classes) probabilities for n crops, in one call."""
+        if not crops:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.asarray(self._fn(self.prepare(crops)))
+
+
+class Ensemble:
+    """Average of the probabilities of several models that share their class names."""
+
+    def __init__(self, models: list[EmotionModel]):
+        if not models:
+            raise ModelUnavailable("the ensemble needs at least one trained model in weights/")
+        names = {tuple(m.class_names) for m in models}
+        if len(names) != 1:
+            raise ModelUnavailable("the models in weights/ do not share one class list; no ensemble")
+        self.name, self.models, self.class_names = ENSEMBLE, models, list(models[0].class_names)
+
+    def predict(self, crops):
+        return np.mean([m.predict(crops) for m in self.models], axis=0)
+
+
+class ModelStore:
+    """Models in a folder, loaded on first use and cached; safe to share between users."""
+
+    def __init__(self, folder: Path | None = None):
+        # EKSPRESI_WEIGHTS points the demo at another folder of models (tests, your own runs).
+        self.folder = Path(folder or os.environ.get("EKSPRESI_WEIGHTS") or WEIGHTS)
+        self._cache: dict[str, EmotionModel] = {}
+        self._lock = threading.Lock()
+
+    def available(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.keras") if p.with_suffix(".json").is_file())
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a dropdown: shipped models, the user's own, the ensemble."""
+        have = set(self.available())
+        out = [(label if name in have else f"{label} (not available)", name) for name, label in SHIPPED.items()]
+        out += [(name, name) for name in sorted(have - set(SHIPPED))]
+        if len(have) > 1:
+            out.append((f"Ensemble of {len(have)} models", ENSEMBLE))
+        return out
+
+    def default(self) -> str:
+        have = self.available()
+        return next((n for n in SHIPPED if n in have), have[0] if have else "cnn")
+
+    def get(self, name: str):
+        if name == ENSEMBLE:
+            return Ensemble([self.get(n) for n in self.available()])
+        with self._lock:
+            if name not in self._cache:
+                path = self.folder / f"{name}.keras"
+                if not path.is_file():
+                    label = SHIPPED.get(name, name)
+                    raise ModelUnavailable(
+                        f"model {label!r} is not available: {path.name} is not in {self.folder}/. "
+                        f"Train it with `{TRAIN_HINT.format(name=name)}`, or pick another model."
+                    )
+                self._cache[name] = EmotionModel.load(path)
+            return self._cache[name]

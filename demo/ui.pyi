@@ -1,0 +1,164 @@
+"""The Gradio page: model dropdown, image upload tab (/predict API) and live webcam tab."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from demo.classify import ModelStore, ModelUnavailable
+from demo.faces import DETECTORS, FaceDetector
+from demo.images import ImageError, load_rgb
+from demo.pipeline import analyse, annotate, detect_and_classify, face_record
+from demo.smoothing import smooth
+
+log = logging.getLogger("demo")
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
+           "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
+
+from gradio.events import Dependency
+
+class UploadImage(gr.Image):
+    """gr.Image that hands the uploaded file to our own decoder untouched.
+
+    Gradio's Image opens uploads with Pillow before the handler runs, so a zero-byte,
+    truncated or non-image file would fail there with a generic error. Passing the path
+    through lets demo.images give the user a clear message instead.
+    """
+
+    def preprocess(self, payload):
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+    @classmethod
+    def get_block_name(cls):
+        return "image"
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class Engine:
+    """What all users share: the model cache and one face detector per kind."""
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+        self._detectors: dict[str, FaceDetector] = {}
+        self._lock = threading.Lock()
+
+    def detector(self, kind: str) -> FaceDetector:
+        with self._lock:
+            if kind not in self._detectors:
+                self._detectors[kind] = FaceDetector(kind)
+            return self._detectors[kind]
+
+    def model(self, name: str):
+        try:
+            return self.store.get(name)
+        except ModelUnavailable as err:
+            raise gr.Error(str(err)) from None
+
+
+def summary_markdown(faces: list[dict]) -> str:
+    if not faces:
+        return NO_FACE
+    lines = [f"**{len(faces)} face{'s' if len(faces) > 1 else ''}**", ""]
+    for i, f in enumerate(faces, 1):
+        top3 = ", ".join(f"{label} {p:.0%}" for label, p in f["top3"])
+        lines.append(f"{i}. **{f['label']}** {f['confidence']:.0%} (top 3: {top3})")
+    return "\n".join(lines)
+
+
+def build_app(store: ModelStore | None = None) -> gr.Blocks:
+    engine = Engine(store or ModelStore())
+    choices = engine.store.choices()
+    default_model = engine.store.default()
+
+    def predict(image, model_name, whole_image=False, detector="short"):
+        """Faces and emotions in one image: (annotated image, list of faces)."""
+        if image is None:
+            raise gr.Error("No image: upload a JPG, PNG or WebP file first.")
+        if detector not in DETECTORS:
+            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}")
+        model = engine.model(model_name)
+        try:
+            rgb = load_rgb(image)
+        except ImageError as err:
+            raise gr.Error(str(err)) from None
+        faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
+        return annotate(rgb, faces), faces
+
+    def stream(frame, model_name, tracks):
+        """One webcam frame: annotated frame, updated smoothing tracks, timing readout."""
+        if frame is None:
+            return None, tracks, ""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            model = engine.model(model_name)
+        except gr.Error as err:
+            return frame, tracks, f"⚠️ {err.message}"
+        rgb = load_rgb(frame)
+        boxes, probs = detect_and_classify(rgb, model, engine.detector("short"), timings=timings)
+        probs, tracks = smooth(tracks, boxes, probs)
+        faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
+        out = annotate(rgb, faces, timings)
+        total = (time.perf_counter() - start) * 1000
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+        readout = f"{total:.0f} ms per frame ({parts} ms) · {len(faces)} face{'s' if len(faces) != 1 else ''}"
+        if faces:
+            readout += " · " + "; ".join(f"{f['label']} {f['confidence']:.0%}" for f in faces)
+        return out, tracks, readout
+
+    with gr.Blocks(title="Ekspresi: facial emotion recognition") as app:
+        gr.Markdown(
+            "# Ekspresi\nFacial emotion recognition: MediaPipe finds every face, the selected Keras model "
+            "classifies it as angry, disgust, fear, happy, neutral, sad or surprise."
+        )
+        with gr.Row():
+            model_dd = gr.Dropdown(choices, value=default_model, label="Model", scale=2)
+            detector_dd = gr.Dropdown([("Short range (portraits, webcam)", "short"),
+                                       ("Full range (small or distant faces)", "full")],
+                                      value="short", label="Face detector", scale=2)
+            whole = gr.Checkbox(False, label="Treat the whole image as one face", scale=1)
+        with gr.Tabs():
+            with gr.Tab("Upload", id="upload"):
+                with gr.Row():
+                    with gr.Column():
+                        image_in = UploadImage(type="filepath", sources=["upload", "clipboard"],
+                                               label="Image (JPG, PNG, WebP)", height=420)
+                        run = gr.Button("Analyse", variant="primary")
+                    with gr.Column():
+                        image_out = gr.Image(label="Result", format="jpeg", height=420, interactive=False)
+                        summary = gr.Markdown()
+                        faces_json = gr.JSON(label="Faces (box = x, y, w, h)")
+                examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".png", ".webp"))
+                if examples:
+                    gr.Examples([[str(p)] for p in examples], inputs=[image_in], label="Examples")
+            with gr.Tab("Webcam", id="webcam"):
+                with gr.Row():
+                    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                                   webcam_options=gr.WebcamOptions(
+                                       mirror=True,
+                                       constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}},
+                                   ))
+                    cam_out = gr.Image(label="Live result", format="jpeg", interactive=False)
+                readout = gr.Markdown()
+                tracks = gr.State([])
+        gr.Markdown("Intended for demonstration and research only; never use it to make decisions about people.")
+
+        event = run.click(predict, [image_in, model_dd, whole, detector_dd], [image_out, faces_json],
+                          api_name="predict", concurrency_limit=4)
+        event.then(summary_markdown, faces_json, summary, api_visibility="private")
+        cam.stream(stream, [cam, model_dd, tracks], [cam_out, tracks, readout], stream_every=0.2,
+                   time_limit=300, concurrency_limit=8, api_visibility="private")
+    return app

@@ -1,0 +1,75 @@
+"""Real training runs: every registry entry for a few steps, --resume after a kill, CLI errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+from conftest import ROOT
+from trainer.models import REGISTRY
+from trainer.train import main
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_a_few_steps_of_every_model_write_a_loadable_model(name, sample_root, tmp_path):
+    args = ["--model", name, "--data", str(sample_root), "--epochs", "1", "--batch-size", "8",
+            "--max-steps", "2", "--out", str(tmp_path), "--quiet"]
+    if name in ("resnet50", "mobilenetv2"):
+        args += ["--backbone-weights", "none", "--img-size", "64"]
+    assert main(args) == 0
+    model = keras.saving.load_model(tmp_path / f"{name}.keras")
+    assert model.output_shape == (None, 7)
+    meta = json.loads((tmp_path / f"{name}.json").read_text())
+    assert meta["epochs_trained"] == 1 and len(json.loads((tmp_path / f"{name}.history.json").read_text())) == 1
+
+
+def test_frozen_then_fine_tuned_transfer_run(sample_root, tmp_path):
+    """Head on a frozen pretrained backbone, then fine-tuning: weights from a local notop file."""
+    from trainer.models import mobilenetv2_backbone
+
+    weights = tmp_path / "backbone.weights.h5"
+    mobilenetv2_backbone(64).save_weights(weights)
+    assert main(["--model", "mobilenetv2", "--data", str(sample_root), "--epochs", "1",
+                 "--fine-tune-epochs", "1", "--batch-size", "8", "--max-steps", "2", "--img-size", "64",
+                 "--backbone-weights", str(weights), "--out", str(tmp_path), "--quiet"]) == 0
+    meta = json.loads((tmp_path / "mobilenetv2.json").read_text())
+    assert meta["epochs_trained"] == 2
+
+
+def test_bad_data_folder_exits_2_with_the_path(tmp_path, caplog):
+    assert main(["--model", "cnn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "missing" in caplog.text
+
+
+def test_resume_without_checkpoint_is_refused(sample_root, tmp_path, caplog):
+    assert main(["--model", "cnn", "--data", str(sample_root), "--out", str(tmp_path), "--resume"]) == 2
+    assert "no checkpoint" in caplog.text
+
+
+def test_resume_after_kill_loses_only_the_epoch_in_flight(sample_root, tmp_path):
+    cmd = [sys.executable, "-m", "trainer.train", "--model", "seed_cnn", "--data", str(sample_root),
+           "--epochs", "40", "--batch-size", "4", "--out", str(tmp_path), "--quiet"]
+    state = tmp_path / "checkpoints" / "seed_cnn" / "state.json"
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = json.loads(state.read_text())["epoch"]
+    assert 2 <= done < 40, "the run should have been killed mid-way"
+    assert not (tmp_path / "seed_cnn.keras").exists()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    resumed = subprocess.run(cmd[:-1] + ["--resume", "--epochs", str(done + 1), "--quiet"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming seed_cnn after epoch {done}" in resumed.stderr
+    history = json.loads((tmp_path / "seed_cnn.history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, done + 2))

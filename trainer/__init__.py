@@ -1,0 +1,1 @@
+"""Ekspresi trainer: class-folder face images in, evaluated Keras models out."""

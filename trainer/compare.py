@@ -1,0 +1,127 @@
+"""Evaluate every model in a folder and write the comparison table (Markdown and JSON).
+
+    python -m trainer.compare --data ../shared/datasets/fer2013/test [--models weights/*.keras]
+        [--out weights] [--assets assets] [--readme README.md]
+
+For each model: accuracy, macro precision/recall/F1 (trainer.evaluate), size on disk,
+parameters and CPU latency per face (batch 1, median). Writes OUT/metrics.json (every
+evaluation plus how the model was trained), OUT/comparison.md and .json, the confusion
+matrix and learning-curve PNGs under ASSETS/NAME/, and with --readme replaces the table
+between <!-- comparison:start --> and <!-- comparison:end --> in that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trainer.evaluate import evaluate, model_meta
+from trainer.train import git_commit
+
+START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
+COLUMNS = ["model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "disgust_recall",
+           "size_mb", "parameters", "ms_per_face"]
+
+
+def latency_ms(model_path: Path, runs: int = 100) -> float:
+    """Median time of one batch-1 call, through tf.function as the demo calls it."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(model_path)
+    shape = tuple(model.input_shape[1:])
+    fn = tf.function(lambda x: model(x, training=False),  # augmentation layers off
+                     input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, *shape)).astype("float32"))
+    for _ in range(10):
+        fn(x)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(x).numpy()
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = "| model | accuracy | macro P | macro R | macro F1 | disgust recall | size (MB) | parameters | ms / face |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
+            f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} | {r['size_mb']:.1f} | {r['parameters']:,} | "
+            f"{r['ms_per_face']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def replace_between_markers(path: Path, content: str):
+    text = path.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{path} has no {START} ... {END} markers")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    path.write_text(pattern.sub(lambda _: f"{START}\n{content}\n{END}", text))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trainer.compare", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, type=Path, help="test split folder (class folders)")
+    p.add_argument("--models", nargs="*", type=Path, help="model files (default: weights/*.keras)")
+    p.add_argument("--out", type=Path, default=Path("weights"), help="where metrics.json and comparison.* go")
+    p.add_argument("--assets", type=Path, default=Path("assets"), help="where the PNGs go")
+    p.add_argument("--readme", type=Path, help="Markdown file whose comparison table to replace")
+    p.add_argument("--tta", action="store_true", help="also evaluate horizontal-flip TTA")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    models = args.models or sorted(Path("weights").glob("*.keras"))
+    if not models:
+        raise SystemExit("no .keras models found")
+
+    rows, metrics = [], {}
+    for path in models:
+        result = evaluate(path, args.data, args.assets / path.stem, args.tta)
+        meta = model_meta(path)
+        row = {
+            "model": result["model"],
+            **{k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
+            "disgust_recall": result["per_class"].get("disgust", {}).get("recall", float("nan")),
+            "size_mb": path.stat().st_size / 1e6,
+            "parameters": meta.get("parameters", 0),
+            "ms_per_face": latency_ms(path),
+        }
+        rows.append(row)
+        metrics[result["model"]] = {
+            "evaluation": result,
+            "training": {k: meta.get(k) for k in ("epochs_trained", "best_epoch", "best_val_accuracy",
+                                                  "train_seconds", "train_images", "machine", "commit",
+                                                  "command", "settings", "input_shape", "color_mode")},
+            "size_bytes": path.stat().st_size,
+            "ms_per_face_batch1": row["ms_per_face"],
+        }
+        print(f"{row['model']}: accuracy {row['accuracy']:.4f} f1_macro {row['f1_macro']:.4f} "
+              f"{row['ms_per_face']:.1f} ms/face")
+    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
+    table = markdown_table(rows)
+    note = (f"Test split: `{args.data}` (n = {rows[0] and metrics[rows[0]['model']]['evaluation']['n']}). "
+            f"Latency: batch 1, median of 100 calls, {machine}. Produced by `python -m trainer.compare` "
+            f"at commit {git_commit()}.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (args.out / "comparison.json").write_text(json.dumps(rows, indent=2))
+    (args.out / "comparison.md").write_text(table + "\n\n" + note + "\n")
+    if args.readme:
+        replace_between_markers(args.readme, table + "\n\n" + note)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Evaluate a saved model on a class-folder split.
+
+    python -m trainer.evaluate --model weights/cnn.keras --data ../shared/datasets/fer2013/test --out runs/eval/cnn
+
+Writes OUT/metrics.json (n, accuracy, macro precision/recall/F1, per-class scores,
+confusion matrix with rows = true class in the model's class order), the confusion
+matrix as PNG (counts and row-normalised) and, when NAME.history.json lies beside the
+model, the loss and accuracy curves. --tta adds horizontal-flip test-time
+augmentation, reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from trainer.classes import CLASS_NAMES
+from trainer.data import DataError, _list_class_folder, find_splits, load_split
+
+log = logging.getLogger("trainer.evaluate")
+
+
+def model_meta(model_path: Path) -> dict:
+    """NAME.json beside NAME.keras (class names, settings), or {} when absent."""
+    meta = model_path.with_suffix(".json")
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
+def load_eval_split(data: Path, model, class_names):
+    """A split folder of class folders, or a data root whose test split is used."""
+    data = Path(data)
+    if data.is_dir() and all((data / c).is_dir() for c in class_names):
+        items = _list_class_folder(data, class_names)
+    else:
+        items = find_splits(data)["test"]
+    size, channels = model.input_shape[1], model.input_shape[-1]
+    return load_split(items, size, "grayscale" if channels == 1 else "rgb", "eval")
+
+
+def predict(model, x: np.ndarray, tta: bool = False, batch_size: int = 256) -> np.ndarray:
+    probs = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
+    if tta:
+        flipped = model.predict(x[:, :, ::-1].astype("float32"), batch_size=batch_size, verbose=0)
+        probs = (probs + flipped) / 2
+    return probs
+
+
+def scores(y_true, y_pred, class_names) -> dict:
+    """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(class_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    pm, rm, fm, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision_macro": float(pm),
+        "recall_macro": float(rm),
+        "f1_macro": float(fm),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def plot_confusion(cm, class_names, path: Path, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    cm = np.asarray(cm)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    for ax, matrix, fmt, sub in ((axes[0], cm, "d", "counts"), (axes[1], norm, ".2f", "row-normalised")):
+        ConfusionMatrixDisplay(matrix, display_labels=class_names).plot(
+            ax=ax, cmap="Blues", values_format=fmt, colorbar=False, xticks_rotation=45
+        )
+        ax.set_title(f"{title}: {sub}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_history(history: list[dict], path: Path, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, [h.get(key) for h in history], label="train")
+        ax.plot(epochs, [h.get(f"val_{key}") for h in history], label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{title}: {key}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False) -> dict:
+    import keras
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise DataError(f"model file not found: {model_path}")
+    model = keras.saving.load_model(model_path)  # safe_mode on: no custom code
+    meta = model_meta(model_path)
+    class_names = meta.get("class_names", list(CLASS_NAMES))
+    split = load_eval_split(data, model, class_names)
+    probs = predict(model, split.x)
+    name = meta.get("name", model_path.stem)
+    result = {"model": name, "file": str(model_path), "data": str(data), "skipped_unreadable": split.skipped,
+              **scores(split.y, probs.argmax(1), class_names)}
+    if tta:
+        result["tta_flip"] = scores(split.y, predict(model, split.x, tta=True).argmax(1), class_names)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    plot_confusion(result["confusion_matrix"], class_names, out / "confusion_matrix.png", name)
+    history_path = model_path.with_name(f"{model_path.stem}.history.json")
+    if history_path.exists():
+        plot_history(json.loads(history_path.read_text()), out / "learning_curves.png", name)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trainer.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, type=Path, help="a .keras file")
+    p.add_argument("--data", required=True, type=Path, help="a split folder of class folders, or a data root")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/eval/NAME)")
+    p.add_argument("--tta", action="store_true", help="also report horizontal-flip test-time augmentation")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    out = args.out or Path("runs/eval") / args.model.stem
+    try:
+        r = evaluate(args.model, args.data, out, args.tta)
+    except DataError as err:
+        log.error("%s", err)
+        return 2
+    line = (f"{r['model']}: n={r['n']} accuracy={r['accuracy']:.4f} precision_macro={r['precision_macro']:.4f} "
+            f"recall_macro={r['recall_macro']:.4f} f1_macro={r['f1_macro']:.4f}")
+    if args.tta:
+        line += f" | flip-TTA accuracy={r['tta_flip']['accuracy']:.4f} f1_macro={r['tta_flip']['f1_macro']:.4f}"
+    print(line)
+    print(f"wrote {out}/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

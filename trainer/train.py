@@ -1,0 +1,281 @@
+"""Train one registry model on a class-folder data set.
+
+    python -m trainer.train --model cnn --data ../shared/datasets/fer2013 --epochs 60
+
+Writes OUT/NAME.keras (best on validation, float32, no optimizer state), OUT/NAME.json
+(class names, input shape, settings, timings) and OUT/NAME.history.json. A run that is
+killed can go on with --resume: OUT/checkpoints/NAME/ holds the last finished epoch,
+with its optimizer state, and the best weights so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from trainer.classes import CLASS_NAMES
+
+log = logging.getLogger("trainer.train")
+
+
+def parse_args(argv=None):
+    from trainer.models import REGISTRY
+
+    p = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, choices=sorted(REGISTRY))
+    p.add_argument("--data", required=True, help="class-folder root (train/ val/ test/ or class folders)")
+    p.add_argument("--out", default="weights", help="folder for NAME.keras, NAME.json (default: weights)")
+    p.add_argument("--epochs", type=int, help="epochs (head-only epochs for a pretrained backbone)")
+    p.add_argument("--fine-tune-epochs", type=int, help="extra epochs with the backbone's top unfrozen")
+    p.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen to fine-tune")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--img-size", type=int, help="resolution the backbone works at (transfer models)")
+    p.add_argument("--input-size", type=int, help="pixels the model takes (default 48)")
+    p.add_argument("--color", choices=["auto", "grayscale", "rgb"], default="auto")
+    p.add_argument("--lr", type=float, help="peak learning rate (cosine schedule with warm-up)")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--patience", type=int, help="early stopping patience on val accuracy")
+    p.add_argument("--backbone-weights", help="imagenet | none | PATH to a notop .weights.h5")
+    p.add_argument("--no-class-weights", action="store_true", help="turn off balanced class weights")
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default")
+    p.add_argument("--max-steps", type=int, help="steps per epoch cap (smoke tests)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--resume", action="store_true", help="go on from OUT/checkpoints/NAME/")
+    p.add_argument("--quiet", action="store_true", help="one log line per epoch, no progress bars")
+    args = p.parse_args(argv)
+    spec = REGISTRY[args.model]
+    for key in ("epochs", "batch_size", "lr", "label_smoothing", "patience", "fine_tune_epochs"):
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(spec, key))
+    args.input_size = args.input_size or spec.input_size
+    args.img_size = args.img_size or spec.net_size
+    if args.backbone_weights is None:
+        args.backbone_weights = spec.backbone_weights
+    if args.backbone_weights in (None, "none"):
+        args.fine_tune_epochs = 0  # nothing frozen, nothing to unfreeze
+    return args
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":  # reads TF_CONFIG, one process per worker
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def compile_model(model, lr, steps, epochs, label_smoothing):
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 10, decay_steps=max(1, steps * epochs), alpha=0.01,
+        warmup_target=lr, warmup_steps=steps,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def set_backbone_trainable(model, trainable_top: int | None):
+    """Freeze the backbone (None) or unfreeze its top layers, BatchNorm kept frozen."""
+    import keras
+
+    try:
+        backbone = model.get_layer("backbone")
+    except ValueError:
+        return
+    backbone.trainable = trainable_top is not None
+    if trainable_top is not None:
+        for i, layer in enumerate(backbone.layers):
+            top = i >= len(backbone.layers) - trainable_top
+            layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+class Checkpointer:
+    """Keras callback: last epoch (with optimizer) for --resume, best weights on val."""
+
+    def __new__(cls, *a, **k):
+        import keras
+
+        class _Checkpointer(keras.callbacks.Callback):
+            def __init__(self, folder: Path, state: dict):
+                super().__init__()
+                self.folder, self.state = folder, state
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                self.state["history"].append({"epoch": epoch + 1, **logs})
+                if logs.get("val_accuracy", -1) > self.state["best_val_accuracy"]:
+                    self.state["best_val_accuracy"] = logs["val_accuracy"]
+                    self.state["best_epoch"] = epoch + 1
+                    self.model.save_weights(self.folder / "best.weights.h5")
+                tmp = self.folder / "last.tmp.keras"
+                self.model.save(tmp)
+                os.replace(tmp, self.folder / "last.keras")  # atomic: a kill never leaves half a file
+                self.state["epoch"] = epoch + 1
+                self.state["train_seconds"] = self.state.get("train_seconds", 0) + (
+                    time.time() - self.state.pop("_epoch_start", time.time())
+                )
+                (self.folder / "state.json").write_text(json.dumps(self.state, indent=1))
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.state["_epoch_start"] = time.time()
+
+        return _Checkpointer(*a, **k)
+
+
+def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
+    """Rebuild in float32, load the best weights, save without optimizer plus metadata."""
+    import keras
+
+    from trainer.models import build_model
+
+    keras.config.set_dtype_policy("float32")
+    model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none")
+    model.load_weights(weights_path)
+    out = Path(args.out)
+    path = out / f"{args.model}.keras"
+    model.save(path)  # uncompiled: no optimizer state in the shipped file
+    meta = {
+        "name": args.model,
+        "class_names": list(CLASS_NAMES),
+        "input_shape": list(input_shape),
+        "parameters": int(model.count_params()),
+        **meta,
+    }
+    (out / f"{args.model}.json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    import keras
+    import tensorflow as tf
+
+    from trainer.data import DataError, balanced_class_weights, load_dataset, make_tf_dataset
+    from trainer.models import BackboneWeightsError, build_model
+
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    ckpt = out / "checkpoints" / args.model
+    state_path = ckpt / "state.json"
+    if args.resume and not state_path.exists():
+        log.error("--resume: no checkpoint in %s; start without --resume", ckpt)
+        return 2
+    if not args.resume and ckpt.exists():
+        log.info("starting afresh: removing old checkpoints in %s", ckpt)
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True, exist_ok=True)
+
+    try:
+        data, color = load_dataset(args.data, args.input_size, args.color, ("train", "val"))
+    except DataError as err:
+        log.error("%s", err)
+        return 2
+    channels = 1 if color == "grayscale" else 3
+    input_shape = (args.input_size, args.input_size, channels)
+    train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
+    val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
+    steps = len(train_ds)
+    if args.max_steps:
+        train_ds, steps = train_ds.take(args.max_steps), min(steps, args.max_steps)
+        val_ds = val_ds.take(args.max_steps)
+    class_weight = None if args.no_class_weights else balanced_class_weights(data["train"].y)
+    total_epochs = args.epochs + args.fine_tune_epochs
+
+    keras.config.set_dtype_policy(args.precision)
+    strategy = make_strategy(args.strategy)
+    with strategy.scope():
+        if args.resume:
+            state = json.loads(state_path.read_text())
+            model = keras.saving.load_model(ckpt / "last.keras")
+            log.info("resuming %s after epoch %d of %d", args.model, state["epoch"], total_epochs)
+        else:
+            state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
+            try:
+                model = build_model(args.model, input_shape, args.img_size, args.backbone_weights)
+            except BackboneWeightsError as err:
+                log.error("%s", err)
+                return 2
+            if args.fine_tune_epochs:
+                set_backbone_trainable(model, None)
+            compile_model(model, args.lr, steps, args.epochs if args.fine_tune_epochs else total_epochs,
+                          args.label_smoothing)
+    model.summary(print_fn=log.info) if not args.quiet else None
+
+    callbacks = [
+        Checkpointer(ckpt, state),
+        keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience, mode="max"),
+    ]
+    verbose = 2 if args.quiet else 1  # 2: one line per epoch, for log files
+    phases = [(args.epochs, None)]
+    if args.fine_tune_epochs:
+        phases.append((total_epochs, args.fine_tune_layers))
+    started = time.time()
+    for phase_end, unfreeze in phases:
+        if state["epoch"] >= phase_end:
+            continue
+        if unfreeze is not None and state.get("phase") != "fine_tune":
+            with strategy.scope():
+                set_backbone_trainable(model, unfreeze)
+                compile_model(model, args.lr / 10, steps, args.fine_tune_epochs, args.label_smoothing)
+            state["phase"] = "fine_tune"
+            log.info("fine-tuning the top %d backbone layers at lr %.1e", unfreeze, args.lr / 10)
+        model.fit(
+            train_ds, validation_data=val_ds, epochs=phase_end, initial_epoch=state["epoch"],
+            class_weight=class_weight, callbacks=callbacks, verbose=verbose,
+        )
+        if model.stop_training:
+            break
+    elapsed = time.time() - started
+
+    meta = {
+        "color_mode": color,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("resume", "quiet")},
+        "epochs_trained": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_val_accuracy": state["best_val_accuracy"],
+        "train_seconds": round(state.get("train_seconds", elapsed), 1),
+        "train_images": len(data["train"]),
+        "skipped_unreadable": {k: v.skipped for k, v in data.items()},
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, "
+        f"tensorflow {tf.__version__}, keras {keras.__version__}",
+        "devices": [d.device_type for d in tf.config.list_logical_devices()],
+        "commit": git_commit(),
+        "command": "python -m trainer.train " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    history = out / f"{args.model}.history.json"
+    history.write_text(json.dumps(state["history"], indent=1))
+    path = export(args, input_shape, ckpt / "best.weights.h5", meta)
+    log.info("saved %s (best val accuracy %.4f at epoch %d)", path, state["best_val_accuracy"],
+             state["best_epoch"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
