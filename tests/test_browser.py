@@ -1,0 +1,92 @@
+"""A real browser: Debian's Chromium driven by Playwright, with a fake webcam playing a face.
+
+Screenshots go to artifacts/ (uploaded as test artefacts in CI).
+"""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import EXAMPLES, ROOT
+from server import running_app
+
+CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts"
+
+
+def write_y4m(path, image: Image.Image, frames: int = 20, size=(640, 480)):
+    """A YUV4MPEG2 video of one still picture, for --use-file-for-fake-video-capture."""
+    w, h = size
+    ycbcr = np.asarray(image.convert("RGB").resize(size).convert("YCbCr"), dtype=np.float32)
+    y = ycbcr[..., 0].astype(np.uint8)
+    # 4:2:0 chroma: average each 2x2 block.
+    cb, cr = (ycbcr[..., i].reshape(h // 2, 2, w // 2, 2).mean((1, 3)).astype(np.uint8) for i in (1, 2))
+    frame = b"FRAME\n" + y.tobytes() + cb.tobytes() + cr.tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        f.write(frame * frames)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    video = tmp_path_factory.mktemp("cam") / "face.y4m"
+    canvas = Image.new("RGB", (640, 480), (60, 60, 70))
+    canvas.paste(Image.open(EXAMPLES / "astronaut.jpg").resize((420, 420)), (110, 30))
+    write_y4m(video, canvas)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, tiny_models, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "app.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(tiny_models, log) as (url, _):
+        context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1100})
+        pg = context.new_page()
+        pg.goto(url, wait_until="load")
+        yield pg
+        context.close()
+
+
+def test_upload_an_example_and_see_the_annotated_result(page):
+    page.locator("input[type=file]").first.set_input_files(str(EXAMPLES / "four_faces.jpg"))
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("4 faces").wait_for(timeout=60_000)
+    result = page.locator("img[alt='Result'], [data-testid='image'] img").last
+    result.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
+    assert "top 3" in page.content()
+
+
+def test_bad_file_shows_a_message_in_the_page(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture at all")
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("not an image").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "bad_file.png"), full_page=True)
+
+
+def test_webcam_tab_streams_annotated_frames(page):
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_label("capture photo").first.click()
+    readout = page.get_by_text("ms per frame")
+    readout.first.wait_for(timeout=60_000)
+    page.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "webcam.png"), full_page=True)

@@ -1,0 +1,49 @@
+"""python -m demo.predict on files and folders, and the benchmark script on a tiny model."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import EXAMPLES, ROOT
+
+
+def run(args, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_predict_cli_json_for_a_folder_and_a_bad_file(tiny_models, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "four_faces.jpg", "chelsea_cat_no_face.jpg"):
+        (folder / name).write_bytes((EXAMPLES / name).read_bytes())
+    (folder / "broken.png").write_bytes(b"nope")
+    r = run(["-m", "demo.predict", str(folder), "--weights", str(tiny_models), "--model", "cnn", "--json"])
+    assert r.returncode == 1  # one file failed
+    records = {os.path.basename(rec["file"]): rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert len(records["astronaut.jpg"]["faces"]) == 1
+    assert len(records["four_faces.jpg"]["faces"]) == 4
+    assert records["chelsea_cat_no_face.jpg"]["faces"] == []
+    assert "not an image" in records["broken.png"]["error"]
+    face = records["astronaut.jpg"]["faces"][0]
+    assert set(face) == {"box", "label", "confidence", "top3"}
+
+
+def test_predict_cli_text_and_missing_model(tiny_models):
+    r = run(["-m", "demo.predict", str(EXAMPLES / "astronaut.jpg"), "--weights", str(tiny_models)])
+    assert r.returncode == 0 and "astronaut.jpg: box [" in r.stdout and "top 3:" in r.stdout
+    r = run(["-m", "demo.predict", str(EXAMPLES / "astronaut.jpg"), "--weights", str(tiny_models),
+             "--model", "resnet50"])
+    assert r.returncode == 2 and "not available" in r.stderr
+
+
+def test_latency_benchmark_writes_json_and_markdown(tiny_models, tmp_path):
+    env_run = subprocess.run([sys.executable, "bench/latency.py", "--frames", "3", "--out", str(tmp_path),
+                              "--models", "cnn"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "EKSPRESI_WEIGHTS": str(tiny_models)})
+    assert env_run.returncode == 0, env_run.stderr[-2000:]
+    data = json.loads((tmp_path / "latency.json").read_text())
+    assert data["models"]["cnn"]["4 faces"]["faces_found"] == 4
+    assert "| cnn | 1 face (1 found) |" in (tmp_path / "latency.md").read_text()
