@@ -42,7 +42,7 @@ $(MOBILENET_WEIGHTS): $(VENV)/.dev
 
 # Metrics of the shipped files on the FER2013 test split: weights/metrics.json, assets/, README table.
 compare: $(VENV)/.dev
-	$(PY) -m trainer.compare --data $(FER2013)/test --out weights --assets assets --readme README.md --tta
+	$(PY) -m trainer.compare --data $(FER2013)/test --out weights --assets assets --readme README.md --card weights/README.md --tta
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py

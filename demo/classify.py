@@ -39,7 +39,7 @@ class EmotionModel:
     _fn: object = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, path: Path) -> "EmotionModel":
+    def load(cls, path: Path) -> EmotionModel:
         import keras
         import tensorflow as tf
 

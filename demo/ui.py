@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector

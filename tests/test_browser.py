@@ -8,9 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import EXAMPLES, ROOT
+from PIL import Image
 from server import running_app
 
 CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import EXAMPLES
+from PIL import Image
 
 torch = pytest.importorskip("torch", reason="the converter test needs torch (installed by requirements-dev.txt)")
 

@@ -4,8 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import CLASSES, write_image
+
 from trainer.classes import CLASS_NAMES
 from trainer.data import DataError, balanced_class_weights, find_splits, load_dataset
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLES
+
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import FaceDetector, crop_face
 from demo.images import load_rgb

@@ -43,9 +43,12 @@ def test_scores_match_hand_counts():
 def test_compare_builds_table_metrics_and_readme_section(tiny_models, sample_root, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- comparison:start -->\nold\n<!-- comparison:end -->\ntail\n")
+    card = tmp_path / "card.md"
+    card.write_text("<!-- per-class:start -->\n<!-- per-class:end -->\n")
     assert compare_main(["--data", str(sample_root / "test"), "--models", str(tiny_models / "cnn.keras"),
                          str(tiny_models / "seed_cnn.keras"), "--out", str(tmp_path / "w"),
-                         "--assets", str(tmp_path / "assets"), "--readme", str(readme)]) == 0
+                         "--assets", str(tmp_path / "assets"), "--readme", str(readme),
+                         "--card", str(card)]) == 0
     rows = json.loads((tmp_path / "w" / "comparison.json").read_text())
     assert [r["model"] for r in rows] == ["cnn", "seed_cnn"]
     assert all(r["ms_per_face"] > 0 and r["parameters"] > 0 for r in rows)
@@ -54,3 +57,4 @@ def test_compare_builds_table_metrics_and_readme_section(tiny_models, sample_roo
     text = readme.read_text()
     assert "old" not in text and "| cnn |" in text and text.endswith("tail\n")
     assert (tmp_path / "assets" / "seed_cnn" / "confusion_matrix.png").exists()
+    assert "**seed_cnn** (accuracy" in card.read_text() and "| disgust |" in card.read_text()

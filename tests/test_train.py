@@ -9,8 +9,8 @@ import time
 
 import keras
 import pytest
-
 from conftest import ROOT
+
 from trainer.models import REGISTRY
 from trainer.train import main
 
@@ -73,3 +73,9 @@ def test_resume_after_kill_loses_only_the_epoch_in_flight(sample_root, tmp_path)
     assert f"resuming seed_cnn after epoch {done}" in resumed.stderr
     history = json.loads((tmp_path / "seed_cnn.history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, done + 2))
+
+
+def test_training_under_a_mirrored_strategy(sample_root, tmp_path):
+    assert main(["--model", "seed_cnn", "--data", str(sample_root), "--epochs", "1", "--batch-size", "8",
+                 "--strategy", "mirrored", "--out", str(tmp_path), "--quiet"]) == 0
+    assert json.loads((tmp_path / "seed_cnn.json").read_text())["settings"]["strategy"] == "mirrored"

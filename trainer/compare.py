@@ -7,7 +7,8 @@ For each model: accuracy, macro precision/recall/F1 (trainer.evaluate), size on 
 parameters and CPU latency per face (batch 1, median). Writes OUT/metrics.json (every
 evaluation plus how the model was trained), OUT/comparison.md and .json, the confusion
 matrix and learning-curve PNGs under ASSETS/NAME/, and with --readme replaces the table
-between <!-- comparison:start --> and <!-- comparison:end --> in that file.
+between <!-- comparison:start --> and <!-- comparison:end --> in that file (with --card, the
+per-class tables between <!-- per-class:start --> and <!-- per-class:end -->).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from trainer.evaluate import evaluate, model_meta
 from trainer.train import git_commit
 
 START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
+CARD_START, CARD_END = "<!-- per-class:start -->", "<!-- per-class:end -->"
 COLUMNS = ["model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "disgust_recall",
            "size_mb", "parameters", "ms_per_face"]
 
@@ -63,12 +65,25 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replace_between_markers(path: Path, content: str):
+def per_class_tables(metrics: dict) -> str:
+    """Per-class precision/recall/F1/support of every model, for the model card."""
+    parts = []
+    for name, m in metrics.items():
+        ev = m["evaluation"]
+        lines = [f"**{name}** (accuracy {ev['accuracy']:.4f}, macro F1 {ev['f1_macro']:.4f}, n = {ev['n']})", "",
+                 "| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+        for cls, c in ev["per_class"].items():
+            lines.append(f"| {cls} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def replace_between_markers(path: Path, content: str, start: str = START, end: str = END):
     text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} has no {START} ... {END} markers")
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    path.write_text(pattern.sub(lambda _: f"{START}\n{content}\n{END}", text))
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} ... {end} markers")
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    path.write_text(pattern.sub(lambda _: f"{start}\n{content}\n{end}", text))
 
 
 def main(argv=None) -> int:
@@ -78,6 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("weights"), help="where metrics.json and comparison.* go")
     p.add_argument("--assets", type=Path, default=Path("assets"), help="where the PNGs go")
     p.add_argument("--readme", type=Path, help="Markdown file whose comparison table to replace")
+    p.add_argument("--card", type=Path, help="model card whose per-class tables to replace")
     p.add_argument("--tta", action="store_true", help="also evaluate horizontal-flip TTA")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -119,6 +135,8 @@ def main(argv=None) -> int:
     (args.out / "comparison.md").write_text(table + "\n\n" + note + "\n")
     if args.readme:
         replace_between_markers(args.readme, table + "\n\n" + note)
+    if args.card:
+        replace_between_markers(args.card, per_class_tables(metrics), CARD_START, CARD_END)
     print(table)
     return 0
 

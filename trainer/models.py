@@ -9,9 +9,9 @@ needs nothing from this package to be used.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -171,7 +171,7 @@ def mobilenetv2_backbone(size: int, flavour: str = "keras") -> keras.Model:
 
 def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, **_):
     """MobileNetV2 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7."""
-    weights, flavour = None, "keras"
+    flavour = "keras"
     if backbone_weights not in (None, "none", "imagenet"):
         _check_weights_file(backbone_weights)
         flavour = read_weights_info(backbone_weights).get("flavour", "keras")

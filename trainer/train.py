@@ -115,37 +115,29 @@ def set_backbone_trainable(model, trainable_top: int | None):
             layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
 
 
-class Checkpointer:
+def checkpointer(folder: Path, state: dict):
     """Keras callback: last epoch (with optimizer) for --resume, best weights on val."""
+    import keras
 
-    def __new__(cls, *a, **k):
-        import keras
+    class Checkpointer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            state["_epoch_start"] = time.time()
 
-        class _Checkpointer(keras.callbacks.Callback):
-            def __init__(self, folder: Path, state: dict):
-                super().__init__()
-                self.folder, self.state = folder, state
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            state["history"].append({"epoch": epoch + 1, **logs})
+            if logs.get("val_accuracy", -1) > state["best_val_accuracy"]:
+                state["best_val_accuracy"] = logs["val_accuracy"]
+                state["best_epoch"] = epoch + 1
+                self.model.save_weights(folder / "best.weights.h5")
+            tmp = folder / "last.tmp.keras"
+            self.model.save(tmp)
+            os.replace(tmp, folder / "last.keras")  # atomic: a kill never leaves half a file
+            state["epoch"] = epoch + 1
+            state["train_seconds"] = state.get("train_seconds", 0) + time.time() - state.pop("_epoch_start")
+            (folder / "state.json").write_text(json.dumps(state, indent=1))
 
-            def on_epoch_end(self, epoch, logs=None):
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                self.state["history"].append({"epoch": epoch + 1, **logs})
-                if logs.get("val_accuracy", -1) > self.state["best_val_accuracy"]:
-                    self.state["best_val_accuracy"] = logs["val_accuracy"]
-                    self.state["best_epoch"] = epoch + 1
-                    self.model.save_weights(self.folder / "best.weights.h5")
-                tmp = self.folder / "last.tmp.keras"
-                self.model.save(tmp)
-                os.replace(tmp, self.folder / "last.keras")  # atomic: a kill never leaves half a file
-                self.state["epoch"] = epoch + 1
-                self.state["train_seconds"] = self.state.get("train_seconds", 0) + (
-                    time.time() - self.state.pop("_epoch_start", time.time())
-                )
-                (self.folder / "state.json").write_text(json.dumps(self.state, indent=1))
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.state["_epoch_start"] = time.time()
-
-        return _Checkpointer(*a, **k)
+    return Checkpointer()
 
 
 def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
@@ -229,7 +221,7 @@ def main(argv=None) -> int:
     model.summary(print_fn=log.info) if not args.quiet else None
 
     callbacks = [
-        Checkpointer(ckpt, state),
+        checkpointer(ckpt, state),
         keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience, mode="max"),
     ]
     verbose = 2 if args.quiet else 1  # 2: one line per epoch, for log files
