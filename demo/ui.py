@@ -90,7 +90,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
         return annotate(rgb, faces), faces
 
-    def stream(frame, model_name, tracks):
+    def stream(frame, model_name, detector, tracks):
         """One webcam frame: annotated frame, updated smoothing tracks, timing readout."""
         if frame is None:
             return None, tracks, ""
@@ -101,7 +101,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         except gr.Error as err:
             return frame, tracks, f"⚠️ {err.message}"
         rgb = load_rgb(frame)
-        boxes, probs = detect_and_classify(rgb, model, engine.detector("short"), timings=timings)
+        boxes, probs = detect_and_classify(rgb, model, engine.detector(detector), timings=timings)
         probs, tracks = smooth(tracks, boxes, probs)
         faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
         out = annotate(rgb, faces, timings)
@@ -152,7 +152,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         event = run.click(predict, [image_in, model_dd, whole, detector_dd], [image_out, faces_json],
                           api_name="predict", concurrency_limit=4)
         event.then(summary_markdown, faces_json, summary, api_visibility="private")
-        cam.stream(stream, [cam, model_dd, tracks], [cam_out, tracks, readout], stream_every=0.2,
+        cam.stream(stream, [cam, model_dd, detector_dd, tracks], [cam_out, tracks, readout], stream_every=0.2,
                    time_limit=300, concurrency_limit=8, api_visibility="private")
     return app
 

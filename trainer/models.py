@@ -169,6 +169,30 @@ def mobilenetv2_backbone(size: int, flavour: str = "keras") -> keras.Model:
     return keras.Model.from_config(config)
 
 
+def _backbone(label: str, keras_imagenet: Callable, plain: Callable, backbone_weights) -> keras.Model:
+    """The backbone with Keras' ImageNet weights, a local notop file's, or none."""
+    if backbone_weights == "imagenet":
+        try:
+            backbone = keras_imagenet()
+        except Exception as err:  # noqa: BLE001 - any download failure means the same to a user
+            raise _imagenet_error(label, err) from err
+    else:
+        backbone = plain()
+        if backbone_weights not in (None, "none"):
+            _check_weights_file(backbone_weights)
+            backbone.load_weights(backbone_weights)
+    backbone.name = "backbone"  # trainer.train finds it by this name to freeze and fine-tune
+    return backbone
+
+
+def _transfer_model(inputs, x, backbone, backbone_weights, name: str) -> keras.Model:
+    """backbone + GAP + Dense 128 + Dense 7; a pretrained backbone keeps BatchNorm in inference mode."""
+    pretrained = backbone_weights not in (None, "none")
+    x = backbone(x, training=False if pretrained else None)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, _head(x, 0.3, 128), name=name)
+
+
 def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, **_):
     """MobileNetV2 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7."""
     flavour = "keras"
@@ -183,25 +207,15 @@ def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, **_):
         x = layers.ZeroPadding2D(1, name="symmetric_pad")(x)
     else:
         x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)
-    backbone = mobilenetv2_backbone(net_size, flavour)
-    if backbone_weights == "imagenet":
-        try:
-            path = keras.utils.get_file(
-                "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5",
-                "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
-                "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5",
-                cache_subdir="models",
-            )
-        except Exception as err:  # noqa: BLE001 - any download failure means the same to a user
-            raise _imagenet_error("MobileNetV2", err) from err
-        backbone.load_weights(path)
-    elif backbone_weights not in (None, "none"):
-        backbone.load_weights(backbone_weights)
-    backbone.name = "backbone"
-    pretrained = backbone_weights not in (None, "none")
-    x = backbone(x, training=False if pretrained else None)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, _head(x, 0.3, 128), name="mobilenetv2")
+    backbone = _backbone(
+        "MobileNetV2",
+        lambda: keras.applications.MobileNetV2(
+            input_shape=(net_size, net_size, 3), include_top=False, weights="imagenet"
+        ),
+        lambda: mobilenetv2_backbone(net_size, flavour),
+        backbone_weights,
+    )
+    return _transfer_model(inputs, x, backbone, backbone_weights, "mobilenetv2")
 
 
 def build_resnet50(input_shape, net_size=96, backbone_weights=None, **_):
@@ -211,25 +225,15 @@ def build_resnet50(input_shape, net_size=96, backbone_weights=None, **_):
     x = _to_rgb_at(x, input_shape[-1], net_size)
     # RGB -> BGR and mean subtraction, as keras.applications.resnet50.preprocess_input.
     x = _fixed_conv(x, np.eye(3)[::-1].copy(), -CAFFE_MEAN_BGR, "caffe_preprocess")
-    if backbone_weights == "imagenet":
-        try:
-            backbone = keras.applications.ResNet50(
-                include_top=False, weights="imagenet", input_shape=(net_size, net_size, 3)
-            )
-        except Exception as err:  # noqa: BLE001
-            raise _imagenet_error("ResNet50", err) from err
-    else:
-        backbone = keras.applications.ResNet50(
-            include_top=False, weights=None, input_shape=(net_size, net_size, 3)
-        )
-        if backbone_weights not in (None, "none"):
-            _check_weights_file(backbone_weights)
-            backbone.load_weights(backbone_weights)
-    backbone.name = "backbone"
-    pretrained = backbone_weights not in (None, "none")
-    x = backbone(x, training=False if pretrained else None)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, _head(x, 0.3, 128), name="resnet50")
+    backbone = _backbone(
+        "ResNet50",
+        lambda: keras.applications.ResNet50(
+            include_top=False, weights="imagenet", input_shape=(net_size, net_size, 3)
+        ),
+        lambda: keras.applications.ResNet50(include_top=False, weights=None, input_shape=(net_size, net_size, 3)),
+        backbone_weights,
+    )
+    return _transfer_model(inputs, x, backbone, backbone_weights, "resnet50")
 
 
 REGISTRY: dict[str, ModelSpec] = {
