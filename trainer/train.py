@@ -218,7 +218,8 @@ def main(argv=None) -> int:
                 set_backbone_trainable(model, None)
             compile_model(model, args.lr, steps, args.epochs if args.fine_tune_epochs else total_epochs,
                           args.label_smoothing)
-    model.summary(print_fn=log.info) if not args.quiet else None
+    if not args.quiet:
+        model.summary(print_fn=log.info)
 
     callbacks = [
         checkpointer(ckpt, state),
@@ -241,9 +242,7 @@ def main(argv=None) -> int:
         model.fit(
             train_ds, validation_data=val_ds, epochs=phase_end, initial_epoch=state["epoch"],
             class_weight=class_weight, callbacks=callbacks, verbose=verbose,
-        )
-        if model.stop_training:
-            break
+        )  # early stopping ends a phase; fine-tuning still follows a stalled head phase
     elapsed = time.time() - started
 
     meta = {
