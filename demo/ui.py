@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,7 +15,6 @@ from demo.images import ImageError, load_rgb
 from demo.pipeline import analyse, annotate, detect_and_classify, face_record
 from demo.smoothing import smooth
 
-log = logging.getLogger("demo")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
@@ -71,6 +70,19 @@ def summary_markdown(faces: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def models_markdown(store: ModelStore) -> str:
+    """One line per available model with its measured FER2013 test figures, if recorded."""
+    path = store.folder / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    lines = []
+    for name in store.available():
+        ev = metrics.get(name, {}).get("evaluation")
+        figures = (f"FER2013 test accuracy {ev['accuracy']:.3f}, macro F1 {ev['f1_macro']:.3f}"
+                   if ev else "no recorded test metrics")
+        lines.append(f"- **{name}**: {figures}")
+    return "\n".join(lines) or "No trained model in the weights folder yet."
+
+
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     engine = Engine(store or ModelStore())
     choices = engine.store.choices()
@@ -123,6 +135,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                                        ("Full range (small or distant faces)", "full")],
                                       value="short", label="Face detector", scale=2)
             whole = gr.Checkbox(False, label="Treat the whole image as one face", scale=1)
+        with gr.Accordion("About the models", open=False):
+            gr.Markdown(models_markdown(engine.store))
         with gr.Tabs():
             with gr.Tab("Upload", id="upload"):
                 with gr.Row():
