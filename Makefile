@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights evaluate compare bench clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline bench clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -41,8 +41,14 @@ $(MOBILENET_WEIGHTS): $(VENV)/.dev
 	$(PY) -m trainer.convert_mobilenet --out $@
 
 # Metrics of the shipped files on the FER2013 test split: weights/metrics.json, assets/, README table.
+# The seed project's baseline joins the table when trained (make seed-baseline); it is not shipped.
+SEED_BASELINE := runs/seed/seed_cnn.keras
 compare: $(VENV)/.dev
-	$(PY) -m trainer.compare --data $(FER2013)/test --out weights --assets assets --readme README.md --card weights/README.md --tta
+	$(PY) -m trainer.compare --data $(FER2013)/test --models $(sort $(wildcard weights/*.keras)) \
+	    $(wildcard $(SEED_BASELINE)) --out weights --assets assets --readme README.md --card weights/README.md --tta
+
+seed-baseline: $(VENV)/.dev
+	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py

@@ -50,7 +50,7 @@ def test_compare_builds_table_metrics_and_readme_section(tiny_models, sample_roo
                          "--assets", str(tmp_path / "assets"), "--readme", str(readme),
                          "--card", str(card)]) == 0
     rows = json.loads((tmp_path / "w" / "comparison.json").read_text())
-    assert [r["model"] for r in rows] == ["cnn", "seed_cnn"]
+    assert [r["model"] for r in rows] == ["cnn (not shipped)", "seed_cnn (not shipped)"]
     assert all(r["ms_per_face"] > 0 and r["parameters"] > 0 for r in rows)
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["cnn"]["training"]["epochs_trained"] == 1

@@ -105,8 +105,9 @@ def main(argv=None) -> int:
     for path in models:
         result = evaluate(path, args.data, args.assets / path.stem, args.tta)
         meta = model_meta(path)
+        shipped = path.resolve().parent == args.out.resolve()
         row = {
-            "model": result["model"],
+            "model": result["model"] if shipped else f"{result['model']} (not shipped)",
             **{k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
             "disgust_recall": result["per_class"].get("disgust", {}).get("recall", float("nan")),
             "size_mb": path.stat().st_size / 1e6,
@@ -119,6 +120,7 @@ def main(argv=None) -> int:
             "training": {k: meta.get(k) for k in ("epochs_trained", "best_epoch", "best_val_accuracy",
                                                   "train_seconds", "train_images", "machine", "commit",
                                                   "command", "settings", "input_shape", "color_mode")},
+            "shipped": shipped,
             "size_bytes": path.stat().st_size,
             "ms_per_face_batch1": row["ms_per_face"],
         }
@@ -126,7 +128,8 @@ def main(argv=None) -> int:
               f"{row['ms_per_face']:.1f} ms/face")
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     table = markdown_table(rows)
-    note = (f"Test split: `{args.data}` (n = {rows[0] and metrics[rows[0]['model']]['evaluation']['n']}). "
+    n = next(iter(metrics.values()))["evaluation"]["n"]
+    note = (f"Test split: `{args.data}` (n = {n}). "
             f"Latency: batch 1, median of 100 calls, {machine}. Produced by `python -m trainer.compare` "
             f"at commit {git_commit()}.")
     args.out.mkdir(parents=True, exist_ok=True)
