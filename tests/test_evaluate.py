@@ -55,6 +55,6 @@ def test_compare_builds_table_metrics_and_readme_section(tiny_models, sample_roo
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["cnn"]["training"]["epochs_trained"] == 1
     text = readme.read_text()
-    assert "old" not in text and "| cnn |" in text and text.endswith("tail\n")
+    assert "\nold\n" not in text and "| cnn (not shipped) |" in text and text.endswith("tail\n")
     assert (tmp_path / "assets" / "seed_cnn" / "confusion_matrix.png").exists()
     assert "**seed_cnn** (accuracy" in card.read_text() and "| disgust |" in card.read_text()
