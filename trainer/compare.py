@@ -54,14 +54,17 @@ def latency_ms(model_path: Path, runs: int = 100) -> float:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = "| model | accuracy | macro P | macro R | macro F1 | disgust recall | size (MB) | parameters | ms / face |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    tta = any("tta_accuracy" in r for r in rows)
+    head = "| model | accuracy | macro P | macro R | macro F1 | disgust recall |"
+    head += " flip-TTA accuracy | flip-TTA macro F1 |" if tta else ""
+    head += " size (MB) | parameters | ms / face |"
+    lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
-            f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} | {r['size_mb']:.1f} | {r['parameters']:,} | "
-            f"{r['ms_per_face']:.1f} |"
-        )
+        line = (f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
+                f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} |")
+        if tta:
+            line += f" {r.get('tta_accuracy', float('nan')):.4f} | {r.get('tta_f1_macro', float('nan')):.4f} |"
+        lines.append(line + f" {r['size_mb']:.1f} | {r['parameters']:,} | {r['ms_per_face']:.1f} |")
     return "\n".join(lines)
 
 
@@ -114,6 +117,9 @@ def main(argv=None) -> int:
             "parameters": meta.get("parameters", 0),
             "ms_per_face": latency_ms(path),
         }
+        if "tta_flip" in result:
+            row["tta_accuracy"] = result["tta_flip"]["accuracy"]
+            row["tta_f1_macro"] = result["tta_flip"]["f1_macro"]
         rows.append(row)
         metrics[result["model"]] = {
             "evaluation": result,

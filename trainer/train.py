@@ -76,12 +76,14 @@ def make_strategy(name: str):
 
 
 def git_commit() -> str | None:
+    """Short hash of HEAD, with '+dirty' when tracked files have uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip() or None
+        head = git("rev-parse", "--short", "HEAD")
+        return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None
     except OSError:
         return None
 
@@ -173,6 +175,7 @@ def main(argv=None) -> int:
     from trainer.models import BackboneWeightsError, build_model
 
     keras.utils.set_random_seed(args.seed)
+    commit = git_commit()  # the code this run starts from
     out = Path(args.out)
     ckpt = out / "checkpoints" / args.model
     state_path = ckpt / "state.json"
@@ -257,7 +260,7 @@ def main(argv=None) -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, "
         f"tensorflow {tf.__version__}, keras {keras.__version__}",
         "devices": [d.device_type for d in tf.config.list_logical_devices()],
-        "commit": git_commit(),
+        "commit": commit,
         "command": "python -m trainer.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     history = out / f"{args.model}.history.json"
