@@ -42,7 +42,7 @@ class Split:
         return len(self.y)
 
 
-def _list_class_folder(folder: Path, class_names=CLASS_NAMES) -> list[tuple[Path, int]]:
+def list_class_folder(folder: Path, class_names=CLASS_NAMES) -> list[tuple[Path, int]]:
     """(file, label) pairs of one split folder; strict about its layout."""
     if not folder.is_dir():
         raise DataError(f"not a folder: {folder}")
@@ -76,9 +76,9 @@ def find_splits(root: str | os.PathLike) -> dict[str, list[tuple[Path, int]]]:
     if "train" in subdirs:
         if "test" not in subdirs:
             raise DataError(f"{root} has train/ but no test/ split folder")
-        splits = {"train": _list_class_folder(root / "train"), "test": _list_class_folder(root / "test")}
+        splits = {"train": list_class_folder(root / "train"), "test": list_class_folder(root / "test")}
         if val_name:
-            splits["val"] = _list_class_folder(root / val_name)
+            splits["val"] = list_class_folder(root / val_name)
         else:
             splits["train"], splits["val"] = _stratified_split(splits["train"], 0.1)
         return splits
@@ -90,7 +90,7 @@ def find_splits(root: str | os.PathLike) -> dict[str, list[tuple[Path, int]]]:
             f"or <root>/<class>/ with classes {list(CLASS_NAMES)}"
         )
     # A single folder of class folders: stratified 80/10/10.
-    rest, test = _stratified_split(_list_class_folder(root), 0.1)
+    rest, test = _stratified_split(list_class_folder(root), 0.1)
     train, val = _stratified_split(rest, 1 / 9)
     return {"train": train, "val": val, "test": test}
 

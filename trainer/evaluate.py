@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.classes import CLASS_NAMES
-from trainer.data import DataError, _list_class_folder, find_splits, load_split
+from trainer.data import DataError, find_splits, list_class_folder, load_split
 
 log = logging.getLogger("trainer.evaluate")
 
@@ -35,7 +35,7 @@ def load_eval_split(data: Path, model, class_names):
     """A split folder of class folders, or a data root whose test split is used."""
     data = Path(data)
     if data.is_dir() and all((data / c).is_dir() for c in class_names):
-        items = _list_class_folder(data, class_names)
+        items = list_class_folder(data, class_names)
     else:
         items = find_splits(data)["test"]
     size, channels = model.input_shape[1], model.input_shape[-1]
