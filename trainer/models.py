@@ -185,20 +185,34 @@ def _backbone(label: str, keras_imagenet: Callable, plain: Callable, backbone_we
     return backbone
 
 
-def _transfer_model(inputs, x, backbone, backbone_weights, name: str) -> keras.Model:
-    """backbone + GAP + Dense 128 + Dense 7; a pretrained backbone keeps BatchNorm in inference mode."""
-    pretrained = backbone_weights not in (None, "none")
-    x = backbone(x, training=False if pretrained else None)
+def _transfer_model(inputs, x, backbone, name: str) -> keras.Model:
+    """backbone + GAP + Dense 128 + Dense 7.
+
+    The backbone is called without a fixed `training`: Keras 3 BatchNormalization
+    uses batch statistics only when it is trainable, so the trainer decides per
+    phase (frozen head phase: ImageNet statistics; fine-tuning with --fine-tune-bn:
+    statistics adapt to faces).
+    """
+    x = backbone(x)
     x = layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, _head(x, 0.3, 128), name=name)
 
 
-def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, **_):
-    """MobileNetV2 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7."""
-    flavour = "keras"
-    if backbone_weights not in (None, "none", "imagenet"):
-        _check_weights_file(backbone_weights)
-        flavour = read_weights_info(backbone_weights).get("flavour", "keras")
+def backbone_flavour(backbone_weights) -> str:
+    """'torchvision' for a converted torchvision file (read from its JSON), else 'keras'."""
+    if backbone_weights in (None, "none", "imagenet"):
+        return "keras"
+    _check_weights_file(backbone_weights)
+    return read_weights_info(backbone_weights).get("flavour", "keras")
+
+
+def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, flavour=None, **_):
+    """MobileNetV2 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7.
+
+    `flavour` defaults to the weights file's; pass it to rebuild a trained model's
+    exact layout without its backbone file (trainer.train's export does).
+    """
+    flavour = flavour or backbone_flavour(backbone_weights)
     inputs = keras.Input(input_shape, name="pixels")
     x = augmentation()(inputs)
     x = _to_rgb_at(x, input_shape[-1], net_size)
@@ -215,7 +229,7 @@ def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, **_):
         lambda: mobilenetv2_backbone(net_size, flavour),
         backbone_weights,
     )
-    return _transfer_model(inputs, x, backbone, backbone_weights, "mobilenetv2")
+    return _transfer_model(inputs, x, backbone, "mobilenetv2")
 
 
 def build_resnet50(input_shape, net_size=96, backbone_weights=None, **_):
@@ -233,7 +247,7 @@ def build_resnet50(input_shape, net_size=96, backbone_weights=None, **_):
         lambda: keras.applications.ResNet50(include_top=False, weights=None, input_shape=(net_size, net_size, 3)),
         backbone_weights,
     )
-    return _transfer_model(inputs, x, backbone, backbone_weights, "resnet50")
+    return _transfer_model(inputs, x, backbone, "resnet50")
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -263,8 +277,9 @@ def get_spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(REGISTRY)}") from None
 
 
-def build_model(name: str, input_shape, net_size=None, backbone_weights=None) -> keras.Model:
+def build_model(name: str, input_shape, net_size=None, backbone_weights=None, flavour=None) -> keras.Model:
     spec = get_spec(name)
     return spec.builder(
-        tuple(input_shape), net_size=net_size or spec.net_size, backbone_weights=backbone_weights
+        tuple(input_shape), net_size=net_size or spec.net_size, backbone_weights=backbone_weights,
+        flavour=flavour,
     )

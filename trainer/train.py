@@ -24,6 +24,16 @@ from pathlib import Path
 from trainer.classes import CLASS_NAMES
 
 log = logging.getLogger("trainer.train")
+ALL_LAYERS = 10_000  # --fine-tune-layers all: more layers than any backbone has
+
+
+def layer_count(text: str) -> int:
+    if text == "all":
+        return ALL_LAYERS
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("need a positive number of layers or 'all'")
+    return value
 
 
 def parse_args(argv=None):
@@ -35,7 +45,11 @@ def parse_args(argv=None):
     p.add_argument("--out", default="weights", help="folder for NAME.keras, NAME.json (default: weights)")
     p.add_argument("--epochs", type=int, help="epochs (head-only epochs for a pretrained backbone)")
     p.add_argument("--fine-tune-epochs", type=int, help="extra epochs with the backbone's top unfrozen")
-    p.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen to fine-tune")
+    p.add_argument("--fine-tune-layers", type=layer_count, default=40,
+                   help="backbone layers unfrozen to fine-tune, counted from the top, or 'all'")
+    p.add_argument("--fine-tune-lr", type=float, help="peak learning rate while fine-tuning (default: lr/10)")
+    p.add_argument("--fine-tune-bn", action="store_true",
+                   help="also train BatchNorm while fine-tuning, so its statistics adapt to the new data")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--img-size", type=int, help="resolution the backbone works at (transfer models)")
     p.add_argument("--input-size", type=int, help="pixels the model takes (default 48)")
@@ -62,6 +76,8 @@ def parse_args(argv=None):
         args.backbone_weights = spec.backbone_weights
     if args.backbone_weights in (None, "none"):
         args.fine_tune_epochs = 0  # nothing frozen, nothing to unfreeze
+    if args.fine_tune_lr is None:
+        args.fine_tune_lr = args.lr / 10
     return args
 
 
@@ -102,8 +118,8 @@ def compile_model(model, lr, steps, epochs, label_smoothing):
     )
 
 
-def set_backbone_trainable(model, trainable_top: int | None):
-    """Freeze the backbone (None) or unfreeze its top layers, BatchNorm kept frozen."""
+def set_backbone_trainable(model, trainable_top: int | None, train_bn: bool = False):
+    """Freeze the backbone (None) or unfreeze its top layers; BatchNorm stays frozen unless train_bn."""
     import keras
 
     try:
@@ -114,7 +130,7 @@ def set_backbone_trainable(model, trainable_top: int | None):
     if trainable_top is not None:
         for i, layer in enumerate(backbone.layers):
             top = i >= len(backbone.layers) - trainable_top
-            layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = top and (train_bn or not isinstance(layer, keras.layers.BatchNormalization))
 
 
 def checkpointer(folder: Path, state: dict):
@@ -146,10 +162,14 @@ def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
     """Rebuild in float32, load the best weights, save without optimizer plus metadata."""
     import keras
 
-    from trainer.models import build_model
+    from trainer.models import backbone_flavour, build_model
 
     keras.config.set_dtype_policy("float32")
-    model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none")
+    # Same layout as trained (a torchvision-flavour MobileNetV2 pads and normalises
+    # differently), with no backbone file needed: the weights come from the run.
+    flavour = backbone_flavour(args.backbone_weights)
+    model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none",
+                        flavour=flavour)
     model.load_weights(weights_path)
     out = Path(args.out)
     path = out / f"{args.model}.keras"
@@ -238,10 +258,12 @@ def main(argv=None) -> int:
             continue
         if unfreeze is not None and state.get("phase") != "fine_tune":
             with strategy.scope():
-                set_backbone_trainable(model, unfreeze)
-                compile_model(model, args.lr / 10, steps, args.fine_tune_epochs, args.label_smoothing)
+                set_backbone_trainable(model, unfreeze, args.fine_tune_bn)
+                compile_model(model, args.fine_tune_lr, steps, args.fine_tune_epochs, args.label_smoothing)
             state["phase"] = "fine_tune"
-            log.info("fine-tuning the top %d backbone layers at lr %.1e", unfreeze, args.lr / 10)
+            log.info("fine-tuning %s backbone layers%s at lr %.1e",
+                     "all" if unfreeze == ALL_LAYERS else f"the top {unfreeze}",
+                     " with BatchNorm" if args.fine_tune_bn else "", args.fine_tune_lr)
         model.fit(
             train_ds, validation_data=val_ds, epochs=phase_end, initial_epoch=state["epoch"],
             class_weight=class_weight, callbacks=callbacks, verbose=verbose,
