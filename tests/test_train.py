@@ -41,6 +41,39 @@ def test_frozen_then_fine_tuned_transfer_run(sample_root, tmp_path):
     assert meta["epochs_trained"] == 2
 
 
+def test_full_fine_tune_of_a_torchvision_backbone_exports_the_trained_layout(sample_root, tmp_path):
+    """--fine-tune-layers all --fine-tune-bn: BatchNorm statistics move, and the exported
+    file computes what the trained network computed (torch normalisation, symmetric padding)."""
+    import numpy as np
+
+    from trainer.data import load_dataset
+    from trainer.models import build_model, mobilenetv2_backbone
+
+    weights = tmp_path / "tv.weights.h5"
+    start = mobilenetv2_backbone(64, "torchvision")
+    start.save_weights(weights)
+    (tmp_path / "tv.json").write_text(json.dumps({"flavour": "torchvision"}))
+    out = tmp_path / "run"
+    assert main(["--model", "mobilenetv2", "--data", str(sample_root), "--epochs", "1",
+                 "--fine-tune-epochs", "2", "--fine-tune-layers", "all", "--fine-tune-bn",
+                 "--fine-tune-lr", "1e-3", "--batch-size", "8", "--max-steps", "2", "--img-size", "64",
+                 "--backbone-weights", str(weights), "--out", str(out), "--quiet"]) == 0
+    shipped = keras.saving.load_model(out / "mobilenetv2.keras", safe_mode=True)
+    names = [layer.name for layer in shipped.layers]
+    assert "torch_preprocess" in names and "symmetric_pad" in names
+    assert shipped.get_layer("backbone").get_layer("Conv1").padding == "valid"
+
+    trained = build_model("mobilenetv2", (48, 48, 1), net_size=64, backbone_weights=str(weights))
+    trained.load_weights(out / "checkpoints" / "mobilenetv2" / "best.weights.h5")
+    x = load_dataset(sample_root, 48, "grayscale", ("val",))[0]["val"].x[:8].astype("float32")
+    np.testing.assert_allclose(np.asarray(shipped(x, training=False)), np.asarray(trained(x, training=False)),
+                               atol=1e-5)
+    # After the fine-tuning epochs even the first BatchNorm has moved off its start.
+    last = keras.saving.load_model(out / "checkpoints" / "mobilenetv2" / "last.keras")
+    before = start.get_layer("bn_Conv1").moving_mean.numpy()
+    assert not np.allclose(before, last.get_layer("backbone").get_layer("bn_Conv1").moving_mean.numpy())
+
+
 def test_bad_data_folder_exits_2_with_the_path(tmp_path, caplog):
     assert main(["--model", "cnn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "missing" in caplog.text
