@@ -75,10 +75,13 @@ def models_markdown(store: ModelStore) -> str:
     path = store.folder / "metrics.json"
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     lines = []
-    for name in store.available():
+    names = store.available()
+    for name in names + (["ensemble"] if len(names) > 1 else []):
         ev = metrics.get(name, {}).get("evaluation")
         figures = (f"FER2013 test accuracy {ev['accuracy']:.3f}, macro F1 {ev['f1_macro']:.3f}"
                    if ev else "no recorded test metrics")
+        if ev and "tta_flip" in ev:  # the demo averages each face with its mirror image
+            figures += f"; with the mirror image, as served here: {ev['tta_flip']['accuracy']:.3f}"
         lines.append(f"- **{name}**: {figures}")
     return "\n".join(lines) or "No trained model in the weights folder yet."
 

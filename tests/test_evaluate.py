@@ -1,6 +1,7 @@
 """trainer.evaluate and trainer.compare on a real (tiny) model and real FER2013 images."""
 
 import json
+import shutil
 
 import numpy as np
 
@@ -58,3 +59,28 @@ def test_compare_builds_table_metrics_and_readme_section(tiny_models, sample_roo
     assert "\nold\n" not in text and "| cnn (not shipped) |" in text and text.endswith("tail\n")
     assert (tmp_path / "assets" / "seed_cnn" / "confusion_matrix.png").exists()
     assert "**seed_cnn** (accuracy" in card.read_text() and "| disgust |" in card.read_text()
+
+
+def test_compare_adds_the_demos_ensemble_for_shipped_models(tiny_models, sample_root, tmp_path):
+    """Two models in --out are shipped: the table gains the mean of their probabilities."""
+    import keras
+
+    from trainer.evaluate import load_eval_split
+
+    out = tmp_path / "w"
+    shutil.copytree(tiny_models, out)
+    assert compare_main(["--data", str(sample_root / "test"), "--models", str(out / "cnn.keras"),
+                         str(out / "seed_cnn.keras"), "--out", str(out),
+                         "--assets", str(tmp_path / "assets"), "--tta"]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "comparison.json").read_text())}
+    ens = rows["ensemble (cnn + seed_cnn)"]
+    assert ens["parameters"] == rows["cnn"]["parameters"] + rows["seed_cnn"]["parameters"]
+    # Recompute it from the two models directly.
+    models = [keras.saving.load_model(out / f"{n}.keras") for n in ("cnn", "seed_cnn")]
+    split = load_eval_split(sample_root / "test", models[0], ["angry", "disgust", "fear", "happy", "neutral",
+                                                              "sad", "surprise"])
+    probs = np.mean([m.predict(split.x.astype("float32"), verbose=0) for m in models], axis=0)
+    assert ens["accuracy"] == float((probs.argmax(1) == split.y).mean())
+    assert "tta_accuracy" in ens
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ensemble"]["members"] == ["cnn", "seed_cnn"] and not metrics["ensemble"]["shipped"]

@@ -4,7 +4,8 @@
         [--out weights] [--assets assets] [--readme README.md]
 
 For each model: accuracy, macro precision/recall/F1 (trainer.evaluate), size on disk,
-parameters and CPU latency per face (batch 1, median). Writes OUT/metrics.json (every
+parameters and CPU latency per face (batch 1, median). With two or more shipped models (in
+--out) it adds the demo's ensemble, the mean of their probabilities. Writes OUT/metrics.json (every
 evaluation plus how the model was trained), OUT/comparison.md and .json, the confusion
 matrix and learning-curve PNGs under ASSETS/NAME/, and with --readme replaces the table
 between <!-- comparison:start --> and <!-- comparison:end --> in that file (with --card, the
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.evaluate import evaluate, model_meta
+from trainer.evaluate import evaluate, model_meta, scores
 from trainer.train import git_commit
 
 START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
@@ -51,6 +52,38 @@ def latency_ms(model_path: Path, runs: int = 100) -> float:
         fn(x).numpy()
         times.append((time.perf_counter() - t) * 1000)
     return float(np.median(times))
+
+
+def ensemble_row(kept: dict, rows: list[dict], metrics: dict) -> tuple[dict, dict]:
+    """The demo's "ensemble" entry: the mean of the shipped models' probabilities.
+
+    Plain columns average single passes; the flip-TTA columns average each model's
+    flip-TTA probabilities, which is what the demo computes per face.
+    """
+    first = next(iter(kept.values()))
+    if any(k["class_names"] != first["class_names"] or not np.array_equal(k["y"], first["y"])
+           for k in kept.values()):
+        raise SystemExit("shipped models disagree on class names or test images; no ensemble row")
+    names, y, class_names = list(kept), first["y"], first["class_names"]
+    result = scores(y, np.mean([k["probs"] for k in kept.values()], axis=0).argmax(1), class_names)
+    result["model"] = f"ensemble of {', '.join(names)}"
+    parts = [r for r in rows if r["model"] in names]
+    row = {
+        "model": f"ensemble ({' + '.join(names)})",
+        **{k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
+        "disgust_recall": result["per_class"].get("disgust", {}).get("recall", float("nan")),
+        "size_mb": sum(r["size_mb"] for r in parts),
+        "parameters": sum(r["parameters"] for r in parts),
+        "ms_per_face": sum(r["ms_per_face"] for r in parts),
+    }
+    if all(k["probs_tta"] is not None for k in kept.values()):
+        result["tta_flip"] = scores(y, np.mean([k["probs_tta"] for k in kept.values()], axis=0).argmax(1),
+                                    class_names)
+        row["tta_accuracy"], row["tta_f1_macro"] = result["tta_flip"]["accuracy"], result["tta_flip"]["f1_macro"]
+    entry = {"evaluation": result, "members": names, "shipped": False,
+             "size_bytes": sum(metrics[n]["size_bytes"] for n in names),
+             "ms_per_face_batch1": row["ms_per_face"]}
+    return row, entry
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -104,9 +137,10 @@ def main(argv=None) -> int:
     if not models:
         raise SystemExit("no .keras models found")
 
-    rows, metrics = [], {}
+    rows, metrics, kept = [], {}, {}
     for path in models:
-        result = evaluate(path, args.data, args.assets / path.stem, args.tta)
+        keep = {}
+        result = evaluate(path, args.data, args.assets / path.stem, args.tta, keep)
         meta = model_meta(path)
         shipped = path.resolve().parent == args.out.resolve()
         row = {
@@ -121,6 +155,8 @@ def main(argv=None) -> int:
             row["tta_accuracy"] = result["tta_flip"]["accuracy"]
             row["tta_f1_macro"] = result["tta_flip"]["f1_macro"]
         rows.append(row)
+        if shipped:
+            kept[result["model"]] = keep
         metrics[result["model"]] = {
             "evaluation": result,
             "training": {k: meta.get(k) for k in ("epochs_trained", "best_epoch", "best_val_accuracy",
@@ -132,6 +168,9 @@ def main(argv=None) -> int:
         }
         print(f"{row['model']}: accuracy {row['accuracy']:.4f} f1_macro {row['f1_macro']:.4f} "
               f"{row['ms_per_face']:.1f} ms/face")
+    if len(kept) >= 2:
+        row, metrics["ensemble"] = ensemble_row(kept, rows, metrics)
+        rows.append(row)
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     table = markdown_table(rows)
     n = next(iter(metrics.values()))["evaluation"]["n"]

@@ -113,7 +113,8 @@ def plot_history(history: list[dict], path: Path, title: str):
     plt.close(fig)
 
 
-def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False) -> dict:
+def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False, keep: dict | None = None) -> dict:
+    """Scores of one model on a split; `keep`, when given, receives the labels and probabilities."""
     import keras
 
     model_path = Path(model_path)
@@ -127,8 +128,11 @@ def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False) -> dict
     name = meta.get("name", model_path.stem)
     result = {"model": name, "file": str(model_path), "data": str(data), "skipped_unreadable": split.skipped,
               **scores(split.y, probs.argmax(1), class_names)}
+    probs_tta = predict(model, split.x, tta=True) if tta else None
     if tta:
-        result["tta_flip"] = scores(split.y, predict(model, split.x, tta=True).argmax(1), class_names)
+        result["tta_flip"] = scores(split.y, probs_tta.argmax(1), class_names)
+    if keep is not None:
+        keep.update(y=split.y, probs=probs, probs_tta=probs_tta, class_names=class_names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
