@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline bench clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -46,6 +46,18 @@ SEED_BASELINE := runs/seed/seed_cnn.keras
 compare: $(VENV)/.dev
 	$(PY) -m trainer.compare --data $(FER2013)/test --models $(sort $(wildcard weights/*.keras)) \
 	    $(wildcard $(SEED_BASELINE)) --out weights --assets assets --readme README.md --card weights/README.md --tta
+
+# The recipes of the shipped files (each file's NAME.json records the command it came from).
+# They write runs/NAME/NAME.{keras,json,history.json}; copy those three into weights/ to ship.
+# A killed run goes on with the same command plus RESUME=--resume.
+train-cnn: $(VENV)/.dev
+	$(PY) -m trainer.train --model cnn --data $(FER2013) --epochs 45 --precision mixed_bfloat16 \
+	    --out runs/cnn --quiet $(RESUME)
+
+train-mobilenetv2: $(MOBILENET_WEIGHTS)
+	$(PY) -m trainer.train --model mobilenetv2 --data $(FER2013) --backbone-weights $(MOBILENET_WEIGHTS) \
+	    --img-size 64 --epochs 2 --fine-tune-epochs 36 --fine-tune-layers all --fine-tune-bn \
+	    --fine-tune-lr 7e-4 --out runs/mobilenetv2 --quiet $(RESUME)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
