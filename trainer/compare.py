@@ -54,6 +54,16 @@ def latency_ms(model_path: Path, runs: int = 100) -> float:
     return float(np.median(times))
 
 
+def score_columns(result: dict) -> dict:
+    """The table's score columns of one evaluate() result (flip-TTA ones when it has them)."""
+    cols = {k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
+    cols["disgust_recall"] = result["per_class"].get("disgust", {}).get("recall", float("nan"))
+    if "tta_flip" in result:
+        cols["tta_accuracy"] = result["tta_flip"]["accuracy"]
+        cols["tta_f1_macro"] = result["tta_flip"]["f1_macro"]
+    return cols
+
+
 def ensemble_row(kept: dict, rows: list[dict], metrics: dict) -> tuple[dict, dict]:
     """The demo's "ensemble" entry: the mean of the shipped models' probabilities.
 
@@ -67,19 +77,17 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict) -> tuple[dict, dic
     names, y, class_names = list(kept), first["y"], first["class_names"]
     result = scores(y, np.mean([k["probs"] for k in kept.values()], axis=0).argmax(1), class_names)
     result["model"] = f"ensemble of {', '.join(names)}"
+    if all(k["probs_tta"] is not None for k in kept.values()):
+        result["tta_flip"] = scores(y, np.mean([k["probs_tta"] for k in kept.values()], axis=0).argmax(1),
+                                    class_names)
     parts = [r for r in rows if r["model"] in names]
     row = {
         "model": f"ensemble ({' + '.join(names)})",
-        **{k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
-        "disgust_recall": result["per_class"].get("disgust", {}).get("recall", float("nan")),
+        **score_columns(result),
         "size_mb": sum(r["size_mb"] for r in parts),
         "parameters": sum(r["parameters"] for r in parts),
         "ms_per_face": sum(r["ms_per_face"] for r in parts),
     }
-    if all(k["probs_tta"] is not None for k in kept.values()):
-        result["tta_flip"] = scores(y, np.mean([k["probs_tta"] for k in kept.values()], axis=0).argmax(1),
-                                    class_names)
-        row["tta_accuracy"], row["tta_f1_macro"] = result["tta_flip"]["accuracy"], result["tta_flip"]["f1_macro"]
     entry = {"evaluation": result, "members": names, "shipped": False,
              "size_bytes": sum(metrics[n]["size_bytes"] for n in names),
              "ms_per_face_batch1": row["ms_per_face"]}
@@ -145,15 +153,11 @@ def main(argv=None) -> int:
         shipped = path.resolve().parent == args.out.resolve()
         row = {
             "model": result["model"] if shipped else f"{result['model']} (not shipped)",
-            **{k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
-            "disgust_recall": result["per_class"].get("disgust", {}).get("recall", float("nan")),
+            **score_columns(result),
             "size_mb": path.stat().st_size / 1e6,
             "parameters": meta.get("parameters", 0),
             "ms_per_face": latency_ms(path),
         }
-        if "tta_flip" in result:
-            row["tta_accuracy"] = result["tta_flip"]["accuracy"]
-            row["tta_f1_macro"] = result["tta_flip"]["f1_macro"]
         rows.append(row)
         if shipped:
             kept[result["model"]] = keep
