@@ -6,11 +6,16 @@ Writes OUT/NAME.keras (best on validation, float32, no optimizer state), OUT/NAM
 (class names, input shape, settings, timings) and OUT/NAME.history.json. A run that is
 killed can go on with --resume: OUT/checkpoints/NAME/ holds the last finished epoch,
 with its optimizer state, and the best weights so far.
+
+Runs on any Keras 3 backend: TensorFlow feeds batches through tf.data; JAX or PyTorch
+(KERAS_BACKEND=jax, e.g. on a GPU machine without TensorFlow) get in-memory arrays. The
+saved .keras file is the same either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -59,6 +64,12 @@ def parse_args(argv=None):
     p.add_argument("--patience", type=int, help="early stopping patience on val accuracy")
     p.add_argument("--backbone-weights", help="imagenet | none | PATH to a notop .weights.h5")
     p.add_argument("--no-class-weights", action="store_true", help="turn off balanced class weights")
+    p.add_argument("--class-weight-power", type=float, default=1.0,
+                   help="exponent on the balanced class weights: 1 balanced, 0.5 softer (default 1)")
+    p.add_argument("--width", type=int, help="cnn only: first block's filters, doubled per block (default 32)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="train for about this long: the cosine schedule follows elapsed time, not steps, "
+                        "and training stops before the budget runs out (--epochs is then an upper bound)")
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default")
     p.add_argument("--max-steps", type=int, help="steps per epoch cap (smoke tests)")
@@ -99,15 +110,19 @@ def git_commit() -> str | None:
 
     try:
         head = git("rev-parse", "--short", "HEAD")
-        return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None
+        if head:
+            return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except OSError:
-        return None
+        pass
+    # A copy of the tree without .git (a training machine): the caller may say which commit it is.
+    return os.environ.get("EKSPRESI_COMMIT") or None
 
 
-def compile_model(model, lr, steps, epochs, label_smoothing):
+def compile_model(model, lr, steps, epochs, label_smoothing, timed=False):
+    """AdamW with a cosine schedule (one warm-up epoch); timed: a plain rate that TimeBudget sets."""
     import keras
 
-    schedule = keras.optimizers.schedules.CosineDecay(
+    schedule = lr / 10 if timed else keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=lr / 10, decay_steps=max(1, steps * epochs), alpha=0.01,
         warmup_target=lr, warmup_steps=steps,
     )
@@ -131,6 +146,65 @@ def set_backbone_trainable(model, trainable_top: int | None, train_bn: bool = Fa
         for i, layer in enumerate(backbone.layers):
             top = i >= len(backbone.layers) - trainable_top
             layer.trainable = top and (train_bn or not isinstance(layer, keras.layers.BatchNormalization))
+
+
+def time_budget(lr: float, budget_s: float, state: dict):
+    """Keras callback: a cosine learning rate over the time budget, and a stop before it runs out.
+
+    The fraction of the budget spent (finished epochs' training time, which survives
+    --resume) sets each epoch's rate, so the schedule anneals fully however fast the
+    machine is. Training stops when another epoch as long as the last would overrun.
+    """
+    import math
+
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            first = state.setdefault("budget_first_epoch", epoch)
+            frac = min(1.0, state.get("budget_seconds", 0.0) / budget_s)
+            cosine = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
+            # One warm-up epoch at a tenth of the peak, as the step-based schedule does.
+            self.model.optimizer.learning_rate = lr / 10 if epoch == first else cosine
+            self._start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            took = time.time() - self._start
+            state["budget_seconds"] = state.get("budget_seconds", 0.0) + took
+            if state["budget_seconds"] + took > budget_s:
+                log.info("time budget: stopping after epoch %d (%.0f of %.0f s spent)",
+                         epoch + 1, state["budget_seconds"], budget_s)
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
+def runtime_info() -> tuple[str, list[str]]:
+    """The backend and its devices, for the record of how a file was made."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return f"jax {jax.__version__}", sorted({d.platform.upper() for d in jax.devices()})
+    if backend == "torch":
+        import torch
+
+        return f"torch {torch.__version__}", ["GPU"] if torch.cuda.is_available() else ["CPU"]
+    import tensorflow as tf
+
+    return f"tensorflow {tf.__version__}", [d.device_type for d in tf.config.list_logical_devices()]
+
+
+def gpu_name() -> str | None:
+    """The accelerator's name (nvidia-smi), when there is one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
 
 
 def checkpointer(folder: Path, state: dict):
@@ -169,7 +243,7 @@ def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
     # differently), with no backbone file needed: the weights come from the run.
     flavour = backbone_flavour(args.backbone_weights)
     model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none",
-                        flavour=flavour)
+                        flavour=flavour, width=args.width)
     model.load_weights(weights_path)
     out = Path(args.out)
     path = out / f"{args.model}.keras"
@@ -189,9 +263,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     import keras
-    import tensorflow as tf
 
-    from trainer.data import DataError, balanced_class_weights, load_dataset, make_tf_dataset
+    from trainer.data import DataError, balanced_class_weights, load_dataset, make_tf_dataset, one_hot_arrays
     from trainer.models import BackboneWeightsError, build_model
 
     keras.utils.set_random_seed(args.seed)
@@ -214,18 +287,34 @@ def main(argv=None) -> int:
         return 2
     channels = 1 if color == "grayscale" else 3
     input_shape = (args.input_size, args.input_size, channels)
-    train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
-    val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
-    steps = len(train_ds)
-    if args.max_steps:
-        train_ds, steps = train_ds.take(args.max_steps), min(steps, args.max_steps)
-        val_ds = val_ds.take(args.max_steps)
-    class_weight = None if args.no_class_weights else balanced_class_weights(data["train"].y)
+    tf_data = keras.backend.backend() == "tensorflow"
+    if tf_data:
+        train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
+        val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
+        steps = len(train_ds)
+        if args.max_steps:
+            train_ds, steps = train_ds.take(args.max_steps), min(steps, args.max_steps)
+            val_ds = val_ds.take(args.max_steps)
+        fit_data = {"x": train_ds, "validation_data": val_ds}
+    else:
+        limit = args.max_steps * args.batch_size if args.max_steps else None
+        x, y = one_hot_arrays(data["train"])
+        val = tuple(a[:limit] for a in one_hot_arrays(data["val"]))
+        fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
+                    "shuffle": True}
+        steps = -(-len(fit_data["x"]) // args.batch_size)
+    class_weight = None if args.no_class_weights else balanced_class_weights(
+        data["train"].y, args.class_weight_power)
     total_epochs = args.epochs + args.fine_tune_epochs
 
     keras.config.set_dtype_policy(args.precision)
-    strategy = make_strategy(args.strategy)
-    with strategy.scope():
+    if not tf_data and args.strategy != "default":
+        log.error("--strategy %s needs the TensorFlow backend", args.strategy)
+        return 2
+    strategy = make_strategy(args.strategy) if tf_data else contextlib.nullcontext()
+    scope = strategy.scope if tf_data else contextlib.nullcontext
+    budget_s = args.time_budget * 60 if args.time_budget else None
+    with scope():
         if args.resume:
             state = json.loads(state_path.read_text())
             model = keras.saving.load_model(ckpt / "last.keras")
@@ -233,14 +322,15 @@ def main(argv=None) -> int:
         else:
             state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
             try:
-                model = build_model(args.model, input_shape, args.img_size, args.backbone_weights)
+                model = build_model(args.model, input_shape, args.img_size, args.backbone_weights,
+                                    width=args.width)
             except BackboneWeightsError as err:
                 log.error("%s", err)
                 return 2
             if args.fine_tune_epochs:
                 set_backbone_trainable(model, None)
             compile_model(model, args.lr, steps, args.epochs if args.fine_tune_epochs else total_epochs,
-                          args.label_smoothing)
+                          args.label_smoothing, timed=bool(budget_s and not args.fine_tune_epochs))
     if not args.quiet:
         model.summary(print_fn=log.info)
 
@@ -257,19 +347,26 @@ def main(argv=None) -> int:
         if state["epoch"] >= phase_end:
             continue
         if unfreeze is not None and state.get("phase") != "fine_tune":
-            with strategy.scope():
+            with scope():
                 set_backbone_trainable(model, unfreeze, args.fine_tune_bn)
-                compile_model(model, args.fine_tune_lr, steps, args.fine_tune_epochs, args.label_smoothing)
+                compile_model(model, args.fine_tune_lr, steps, args.fine_tune_epochs, args.label_smoothing,
+                              timed=bool(budget_s))
             state["phase"] = "fine_tune"
             log.info("fine-tuning %s backbone layers%s at lr %.1e",
                      "all" if unfreeze == ALL_LAYERS else f"the top {unfreeze}",
                      " with BatchNorm" if args.fine_tune_bn else "", args.fine_tune_lr)
+        # The time budget drives the last phase: the whole run, or the fine-tuning after the head.
+        timed = budget_s and phase_end == total_epochs
+        peak = args.fine_tune_lr if unfreeze is not None else args.lr
         model.fit(
-            train_ds, validation_data=val_ds, epochs=phase_end, initial_epoch=state["epoch"],
-            class_weight=class_weight, callbacks=callbacks, verbose=verbose,
+            **fit_data, epochs=phase_end, initial_epoch=state["epoch"], class_weight=class_weight,
+            # TimeBudget first: it records the epoch's time before the checkpoint saves the state.
+            callbacks=([time_budget(peak, budget_s, state)] if timed else []) + callbacks, verbose=verbose,
         )  # early stopping ends a phase; fine-tuning still follows a stalled head phase
     elapsed = time.time() - started
 
+    backend, devices = runtime_info()
+    gpu = gpu_name() if "GPU" in devices else None
     meta = {
         "color_mode": color,
         "settings": {k: v for k, v in vars(args).items() if k not in ("resume", "quiet")},
@@ -279,9 +376,9 @@ def main(argv=None) -> int:
         "train_seconds": round(state.get("train_seconds", elapsed), 1),
         "train_images": len(data["train"]),
         "skipped_unreadable": {k: v.skipped for k, v in data.items()},
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, "
-        f"tensorflow {tf.__version__}, keras {keras.__version__}",
-        "devices": [d.device_type for d in tf.config.list_logical_devices()],
+        "machine": f"{platform.machine()} {os.cpu_count()} cores{', ' + gpu if gpu else ''}, "
+        f"{platform.system()}, {backend}, keras {keras.__version__}",
+        "devices": devices,
         "commit": commit,
         "command": "python -m trainer.train " + " ".join(sys.argv[1:] if argv is None else argv),
     }
