@@ -99,3 +99,10 @@ def test_balanced_class_weights_favour_rare_classes():
     y = np.array([0] * 90 + [1] * 10)
     w = balanced_class_weights(y)
     assert w[1] == pytest.approx(5.0) and w[0] == pytest.approx(100 / 180)
+
+
+def test_class_weight_power_softens_the_balance():
+    y = np.array([0] * 90 + [1] * 10)
+    full, soft, none = (balanced_class_weights(y, p) for p in (1.0, 0.5, 0.0))
+    assert soft[1] == pytest.approx(full[1] ** 0.5) and soft[0] == pytest.approx(full[0] ** 0.5)
+    assert none == {0: 1.0, 1: 1.0}

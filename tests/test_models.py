@@ -64,3 +64,13 @@ def test_tiny_models_carry_class_names_and_settings(tiny_models):
     assert meta["input_shape"] == [48, 48, 1] and meta["settings"]["model"] == "cnn"
     model = keras.saving.load_model(tiny_models / "cnn.keras")
     assert getattr(model, "optimizer", None) is None  # shipped files hold no optimizer state
+
+
+def test_cnn_width_scales_the_filters_and_geometric_layers_can_move_out():
+    narrow = build_model("cnn", (48, 48, 1), width=16)
+    wide = build_model("cnn", (48, 48, 1), width=48, geometric_aug=False)
+    assert narrow.get_layer("conv3_1").filters == 128 and wide.get_layer("conv3_1").filters == 384
+    assert narrow.count_params() < build_model("cnn", (48, 48, 1)).count_params() < wide.count_params()
+    kinds = {type(layer).__name__ for layer in wide.get_layer("augmentation").layers}
+    assert "RandomFlip" in kinds and not kinds & {"RandomRotation", "RandomZoom", "RandomTranslation"}
+    assert "RandomRotation" in {type(layer).__name__ for layer in narrow.get_layer("augmentation").layers}

@@ -112,3 +112,46 @@ def test_training_under_a_mirrored_strategy(sample_root, tmp_path):
     assert main(["--model", "seed_cnn", "--data", str(sample_root), "--epochs", "1", "--batch-size", "8",
                  "--strategy", "mirrored", "--out", str(tmp_path), "--quiet"]) == 0
     assert json.loads((tmp_path / "seed_cnn.json").read_text())["settings"]["strategy"] == "mirrored"
+
+
+def test_host_augmentation_and_a_time_budget_stop_early_and_export_the_trained_layout(sample_root, tmp_path):
+    """The GPU recipe's options on the CPU: warps on the host, a cosine over minutes, a wider cnn."""
+    from trainer.models import build_model
+
+    assert main(["--model", "cnn", "--width", "16", "--geometric-augmentation", "host", "--class-weight-power",
+                 "0.5", "--epochs", "200", "--time-budget", "0.1", "--batch-size", "8", "--patience", "1000",
+                 "--data", str(sample_root), "--out", str(tmp_path), "--quiet"]) == 0
+    meta = json.loads((tmp_path / "cnn.json").read_text())
+    assert 1 <= meta["epochs_trained"] < 200, "the 6-second budget should end the run long before 200 epochs"
+    assert meta["settings"]["geometric_augmentation"] == "host" and meta["settings"]["width"] == 16
+    assert meta["parameters"] == build_model("cnn", (48, 48, 1), width=16).count_params()
+    shipped = keras.saving.load_model(tmp_path / "cnn.keras")
+    kinds = {type(layer).__name__ for layer in shipped.get_layer("augmentation").layers}
+    assert "RandomRotation" not in kinds and "RandomFlip" in kinds
+
+
+def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time():
+    import math
+
+    from trainer.train import time_budget
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
+    state = {}
+    cb = time_budget(1e-3, 100.0, state)
+    cb.set_model(model)
+    cb.on_epoch_begin(0)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)  # warm-up epoch
+    cb.on_epoch_end(0)
+    assert not model.stop_training
+    state["budget_seconds"] = 50.0  # half the budget spent: halfway down the cosine
+    cb.on_epoch_begin(1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi / 2))))
+    cb.on_epoch_end(1)
+    assert not model.stop_training
+    state["budget_seconds"] = 99.9
+    cb.on_epoch_begin(2)
+    assert float(model.optimizer.learning_rate) < 2e-5  # nearly annealed
+    time.sleep(0.1)  # an epoch of 0.1 s leaves no room for another before 100 s
+    cb.on_epoch_end(2)
+    assert model.stop_training

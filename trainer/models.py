@@ -50,14 +50,27 @@ class ModelSpec:
     extra: dict = field(default_factory=dict)
 
 
-def augmentation(seed: int = 0) -> keras.Sequential:
-    """Training-only augmentation on 0-255 pixels; every layer is inert at inference."""
+# Geometric augmentation: rotation up to +-18 degrees, zoom and shift up to 10 %. The same
+# ranges serve the in-model layers and trainer.augment's host-side version.
+ROTATION, ZOOM, TRANSLATION = 0.05, 0.1, 0.1  # rotation as a fraction of a full turn
+
+
+def augmentation(seed: int = 0, geometric: bool = True) -> keras.Sequential:
+    """Training-only augmentation on 0-255 pixels; every layer is inert at inference.
+
+    geometric=False leaves rotation, zoom and shift out of the model, for runs that do
+    them on the host (trainer.augment): under JAX and PyTorch on a GPU, Keras' affine
+    layers cost about 0.4 s per batch (measured on an H100), 200 times the network's step.
+    """
+    shapes = [
+        layers.RandomRotation(ROTATION, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(ZOOM, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(TRANSLATION, TRANSLATION, fill_mode="nearest", seed=seed),
+    ]
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.05, fill_mode="nearest", seed=seed),  # +-18 degrees
-            layers.RandomZoom(0.1, fill_mode="nearest", seed=seed),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
+            *(shapes if geometric else []),
             layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),
             layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
             # Occlusion (hands, glasses) is common in the wild; erasing teaches robustness to it.
@@ -76,7 +89,7 @@ def _head(x, dropout: float, dense: int):
     return layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="emotion")(x)
 
 
-def build_cnn(input_shape, width=None, **_):
+def build_cnn(input_shape, width=None, geometric_aug=True, **_):
     """A VGG-style CNN for 48x48 faces: 4 blocks of two 3x3 convs with BN, GAP head.
 
     `width` is the first block's filters, doubled per block: 32 gives ~1.2 M parameters,
@@ -84,7 +97,7 @@ def build_cnn(input_shape, width=None, **_):
     """
     width = width or CNN_WIDTH
     inputs = keras.Input(input_shape, name="pixels")
-    x = augmentation()(inputs)
+    x = augmentation(geometric=geometric_aug)(inputs)
     x = layers.Rescaling(1 / 255.0)(x)
     for i, filters in enumerate(width * 2**k for k in range(4)):
         for j in range(2):
@@ -217,7 +230,7 @@ def backbone_flavour(backbone_weights) -> str:
     return read_weights_info(backbone_weights).get("flavour", "keras")
 
 
-def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, flavour=None, **_):
+def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, flavour=None, geometric_aug=True, **_):
     """MobileNetV2 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7.
 
     `flavour` defaults to the weights file's; pass it to rebuild a trained model's
@@ -225,7 +238,7 @@ def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, flavour=N
     """
     flavour = flavour or backbone_flavour(backbone_weights)
     inputs = keras.Input(input_shape, name="pixels")
-    x = augmentation()(inputs)
+    x = augmentation(geometric=geometric_aug)(inputs)
     x = _to_rgb_at(x, input_shape[-1], net_size)
     if flavour == "torchvision":
         x = layers.Normalization(mean=TORCH_MEAN, variance=TORCH_STD**2, name="torch_preprocess")(x)
@@ -243,10 +256,10 @@ def build_mobilenetv2(input_shape, net_size=96, backbone_weights=None, flavour=N
     return _transfer_model(inputs, x, backbone, "mobilenetv2")
 
 
-def build_resnet50(input_shape, net_size=96, backbone_weights=None, **_):
+def build_resnet50(input_shape, net_size=96, backbone_weights=None, geometric_aug=True, **_):
     """ResNet50 backbone (ImageNet or scratch) + GAP + Dense 128 + Dense 7."""
     inputs = keras.Input(input_shape, name="pixels")
-    x = augmentation()(inputs)
+    x = augmentation(geometric=geometric_aug)(inputs)
     x = _to_rgb_at(x, input_shape[-1], net_size)
     # RGB -> BGR and mean subtraction, as keras.applications.resnet50.preprocess_input.
     x = _fixed_conv(x, np.eye(3)[::-1].copy(), -CAFFE_MEAN_BGR, "caffe_preprocess")
@@ -289,9 +302,10 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(name: str, input_shape, net_size=None, backbone_weights=None, flavour=None,
-                width=None) -> keras.Model:
+                width=None, geometric_aug=True) -> keras.Model:
+    """geometric_aug=False: the model leaves rotation, zoom and shift to the host (trainer.augment)."""
     spec = get_spec(name)
     return spec.builder(
         tuple(input_shape), net_size=net_size or spec.net_size, backbone_weights=backbone_weights,
-        flavour=flavour, width=width,
+        flavour=flavour, width=width, geometric_aug=geometric_aug,
     )

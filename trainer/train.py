@@ -66,6 +66,9 @@ def parse_args(argv=None):
     p.add_argument("--no-class-weights", action="store_true", help="turn off balanced class weights")
     p.add_argument("--class-weight-power", type=float, default=1.0,
                    help="exponent on the balanced class weights: 1 balanced, 0.5 softer (default 1)")
+    p.add_argument("--geometric-augmentation", choices=["model", "host"],
+                   help="where rotation, zoom and shift happen: Keras layers in the model (default with "
+                        "TensorFlow) or OpenCV on the host (default with JAX/PyTorch, whose GPU affine is slow)")
     p.add_argument("--width", type=int, help="cnn only: first block's filters, doubled per block (default 32)")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
                    help="train for about this long: the cosine schedule follows elapsed time, not steps, "
@@ -243,7 +246,8 @@ def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
     # differently), with no backbone file needed: the weights come from the run.
     flavour = backbone_flavour(args.backbone_weights)
     model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none",
-                        flavour=flavour, width=args.width)
+                        flavour=flavour, width=args.width,
+                        geometric_aug=args.geometric_augmentation != "host")
     model.load_weights(weights_path)
     out = Path(args.out)
     path = out / f"{args.model}.keras"
@@ -288,7 +292,19 @@ def main(argv=None) -> int:
     channels = 1 if color == "grayscale" else 3
     input_shape = (args.input_size, args.input_size, channels)
     tf_data = keras.backend.backend() == "tensorflow"
-    if tf_data:
+    args.geometric_augmentation = args.geometric_augmentation or ("model" if tf_data else "host")
+    class_weight = None if args.no_class_weights else balanced_class_weights(
+        data["train"].y, args.class_weight_power)
+    if args.geometric_augmentation == "host":
+        from trainer.augment import HostAugmentedBatches
+
+        limit = args.max_steps * args.batch_size if args.max_steps else None
+        train_batches = HostAugmentedBatches(*one_hot_arrays(data["train"]), args.batch_size, class_weight,
+                                             seed=args.seed, max_batches=args.max_steps)
+        val = tuple(a[:limit] for a in one_hot_arrays(data["val"]))
+        fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
+        steps, class_weight = len(train_batches), None  # the batches carry the class weights
+    elif tf_data:
         train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
         val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
         steps = len(train_ds)
@@ -303,8 +319,6 @@ def main(argv=None) -> int:
         fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
                     "shuffle": True}
         steps = -(-len(fit_data["x"]) // args.batch_size)
-    class_weight = None if args.no_class_weights else balanced_class_weights(
-        data["train"].y, args.class_weight_power)
     total_epochs = args.epochs + args.fine_tune_epochs
 
     keras.config.set_dtype_policy(args.precision)
@@ -323,7 +337,7 @@ def main(argv=None) -> int:
             state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
             try:
                 model = build_model(args.model, input_shape, args.img_size, args.backbone_weights,
-                                    width=args.width)
+                                    width=args.width, geometric_aug=args.geometric_augmentation == "model")
             except BackboneWeightsError as err:
                 log.error("%s", err)
                 return 2

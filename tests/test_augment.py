@@ -1,0 +1,62 @@
+"""Host-side geometric augmentation: the warp itself and the batches model.fit reads."""
+
+import numpy as np
+import pytest
+from conftest import SAMPLE
+
+from trainer.augment import HostAugmentedBatches, random_affine
+from trainer.data import load_dataset, one_hot_arrays
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return load_dataset(SAMPLE, 48, "grayscale", ("train",))[0]["train"]
+
+
+def test_zero_ranges_leave_images_as_they_are(faces):
+    x = faces.x[:8].astype("float32")
+    out = random_affine(x, np.random.default_rng(0), rotation=0, zoom=0, translation=0)
+    np.testing.assert_allclose(out, x, atol=1e-3)
+
+
+def test_warp_moves_pixels_but_keeps_shape_range_and_seed(faces):
+    x = faces.x[:16].astype("float32")
+    a = random_affine(x, np.random.default_rng(7))
+    b = random_affine(x, np.random.default_rng(7))
+    assert a.shape == x.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)  # same generator state, same warps
+    assert a.min() >= 0 and a.max() <= 255  # border replication invents no new values
+    changed = np.abs(a - x).mean(axis=(1, 2, 3))
+    assert (changed > 1).sum() >= 14  # nearly every image moved (an angle near 0 and no shift is rare)
+
+
+def test_a_pure_shift_moves_the_face_by_that_many_pixels():
+    x = np.zeros((1, 48, 48, 1), np.float32)
+    x[0, 20:28, 20:28] = 255
+    rng = np.random.default_rng(0)
+    out = random_affine(x, rng, rotation=0, zoom=0, translation=0.1)
+    replay = np.random.default_rng(0)  # the draws random_affine made: angle, zoom, then shift
+    replay.uniform(0, 0, 1), replay.uniform(0, 0, 1)
+    dx, dy = replay.uniform(-0.1, 0.1, (1, 2))[0] * 48
+    assert max(abs(dx), abs(dy)) > 1  # a shift worth measuring
+    ys, xs = np.nonzero(out[0, ..., 0] > 127)
+    assert xs.mean() == pytest.approx(23.5 + dx, abs=0.6) and ys.mean() == pytest.approx(23.5 + dy, abs=0.6)
+
+
+def test_batches_cover_the_data_once_per_epoch_with_class_weights(faces):
+    x, y = one_hot_arrays(faces)
+    batches = HostAugmentedBatches(x, y, batch_size=10, class_weight={1: 3.0}, seed=1)
+    assert len(batches) == -(-len(x) // 10)
+    seen, weights = [], []
+    for i in range(len(batches)):
+        bx, by, bw = batches[i]
+        assert bx.shape[1:] == (48, 48, 1) and by.shape[1] == 7
+        seen.append(by.argmax(1))
+        weights.append(bw)
+    labels, w = np.concatenate(seen), np.concatenate(weights)
+    assert sorted(labels) == sorted(faces.y)  # every image exactly once
+    assert set(w[labels == 1]) == {3.0} and set(w[labels != 1]) == {1.0}
+    first = batches[0][0]
+    np.testing.assert_array_equal(first, batches[0][0])  # repeatable within an epoch
+    batches.on_epoch_end()
+    assert not np.array_equal(first, batches[0][0])  # new order and warps next epoch
