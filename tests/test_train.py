@@ -155,3 +155,10 @@ def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time
     time.sleep(0.1)  # an epoch of 0.1 s leaves no room for another before 100 s
     cb.on_epoch_end(2)
     assert model.stop_training
+
+
+@pytest.mark.parametrize("budget", ["0", "-3", "nan"])
+def test_a_time_budget_must_be_positive(budget, sample_root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", "cnn", "--data", str(sample_root), "--out", str(tmp_path), "--time-budget", budget])
+    assert exit_.value.code == 2 and "positive number of minutes" in capsys.readouterr().err

@@ -41,6 +41,13 @@ def layer_count(text: str) -> int:
     return value
 
 
+def positive_minutes(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("the time budget must be a positive number of minutes")
+    return value
+
+
 def parse_args(argv=None):
     from trainer.models import REGISTRY
 
@@ -70,7 +77,7 @@ def parse_args(argv=None):
                    help="where rotation, zoom and shift happen: Keras layers in the model (default with "
                         "TensorFlow) or OpenCV on the host (default with JAX/PyTorch, whose GPU affine is slow)")
     p.add_argument("--width", type=int, help="cnn only: first block's filters, doubled per block (default 32)")
-    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+    p.add_argument("--time-budget", type=positive_minutes, metavar="MINUTES",
                    help="train for about this long: the cosine schedule follows elapsed time, not steps, "
                         "and training stops before the budget runs out (--epochs is then an upper bound)")
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32")

@@ -7,6 +7,7 @@
 # Measured on an H100 with one run alone: cnn width 48 2.6 s/epoch, resnet50 at 96 px 4.5 s/epoch.
 set -eu
 DATA=$1 RUNS=$2 B=${3:-12}
+[ "$B" -ge 2 ] || { echo "budget: at least 2 minutes (MobileNetV2 gets one less after its head epochs)"; exit 2; }
 MW=${MOBILENET_WEIGHTS:-build/mobilenet_v2_torchvision_notop.weights.h5}
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 COMMON="--data $DATA --precision mixed_bfloat16 --patience 1000 --quiet"
