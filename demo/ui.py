@@ -13,6 +13,7 @@ from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
 from demo.images import ImageError, load_rgb
 from demo.pipeline import analyse, annotate, detect_and_classify, face_record
+from demo.results import ResultFiles
 from demo.smoothing import smooth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     engine = Engine(store or ModelStore())
     choices = engine.store.choices()
     default_model = engine.store.default()
+    results = ResultFiles()
 
     def predict(image, model_name, whole_image=False, detector="short"):
         """Faces and emotions in one image: (annotated image, list of faces)."""
@@ -103,7 +105,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         except ImageError as err:
             raise gr.Error(str(err)) from None
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
-        return annotate(rgb, faces), faces
+        return results.save_jpeg(annotate(rgb, faces)), faces
 
     def stream(frame, model_name, detector, tracks):
         """One webcam frame: annotated frame, updated smoothing tracks, timing readout."""

@@ -102,3 +102,18 @@ def test_several_requests_at_once(app):
     with ThreadPoolExecutor(len(jobs)) as pool:
         results = list(pool.map(lambda j: client.predict(handle_file(str(j[0])), j[1], api_name="/predict"), jobs))
     assert [len(faces) for _, faces in results] == [n for _, _, n in jobs]
+
+
+def test_the_same_upload_from_many_users_at_once_always_comes_back_whole(app):
+    """Identical results at once: Gradio's in-place array cache used to hand some clients an
+    emptied file (7 of 128 requests failed before demo/results.py, 0 after)."""
+    client = app[0]
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(4):
+            jobs = [pool.submit(client.predict, handle_file(str(EXAMPLES / "four_faces.jpg")), "cnn",
+                                api_name="/predict") for _ in range(16)]
+            for job in jobs:
+                path, faces = job.result()
+                assert len(faces) == 4
+                with Image.open(path) as im:
+                    im.load()  # a truncated download fails here
