@@ -7,9 +7,10 @@ Writes OUT/NAME.keras (best on validation, float32, no optimizer state), OUT/NAM
 killed can go on with --resume: OUT/checkpoints/NAME/ holds the last finished epoch,
 with its optimizer state, and the best weights so far.
 
-Runs on any Keras 3 backend: TensorFlow feeds batches through tf.data; JAX or PyTorch
-(KERAS_BACKEND=jax, e.g. on a GPU machine without TensorFlow) get in-memory arrays. The
-saved .keras file is the same either way.
+Runs on any Keras 3 backend: TensorFlow feeds batches through tf.data; under JAX or PyTorch
+(KERAS_BACKEND=jax, e.g. on a GPU machine without TensorFlow) rotation, zoom and shift are
+done on the host (trainer.augment) and the model keeps the cheap augmentation layers. Either
+way the saved .keras file loads anywhere with safe_mode and takes raw 0-255 pixels.
 """
 
 from __future__ import annotations
