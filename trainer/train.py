@@ -243,19 +243,26 @@ def checkpointer(folder: Path, state: dict):
     return Checkpointer()
 
 
+def rebuild(name: str, input_shape, settings: dict):
+    """A run's layout, from its settings (NAME.json's "settings"), with no backbone file needed.
+
+    Same layout as trained: a torchvision-flavour MobileNetV2 pads and normalises
+    differently, and a run with warps on the host has no geometric layers. The weights
+    come from the run; the backbone weights file is read only for its flavour.
+    """
+    from trainer.models import backbone_flavour, build_model
+
+    return build_model(name, input_shape, net_size=settings.get("img_size"), backbone_weights="none",
+                       flavour=backbone_flavour(settings.get("backbone_weights")), width=settings.get("width"),
+                       geometric_aug=settings.get("geometric_augmentation") != "host")
+
+
 def export(args, input_shape, weights_path: Path, meta: dict) -> Path:
     """Rebuild in float32, load the best weights, save without optimizer plus metadata."""
     import keras
 
-    from trainer.models import backbone_flavour, build_model
-
     keras.config.set_dtype_policy("float32")
-    # Same layout as trained (a torchvision-flavour MobileNetV2 pads and normalises
-    # differently), with no backbone file needed: the weights come from the run.
-    flavour = backbone_flavour(args.backbone_weights)
-    model = build_model(args.model, input_shape, net_size=args.img_size, backbone_weights="none",
-                        flavour=flavour, width=args.width,
-                        geometric_aug=args.geometric_augmentation != "host")
+    model = rebuild(args.model, input_shape, vars(args))
     model.load_weights(weights_path)
     out = Path(args.out)
     path = out / f"{args.model}.keras"
@@ -303,16 +310,7 @@ def main(argv=None) -> int:
     args.geometric_augmentation = args.geometric_augmentation or ("model" if tf_data else "host")
     class_weight = None if args.no_class_weights else balanced_class_weights(
         data["train"].y, args.class_weight_power)
-    if args.geometric_augmentation == "host":
-        from trainer.augment import HostAugmentedBatches
-
-        limit = args.max_steps * args.batch_size if args.max_steps else None
-        train_batches = HostAugmentedBatches(*one_hot_arrays(data["train"]), args.batch_size, class_weight,
-                                             seed=args.seed, max_batches=args.max_steps)
-        val = tuple(a[:limit] for a in one_hot_arrays(data["val"]))
-        fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
-        steps, class_weight = len(train_batches), None  # the batches carry the class weights
-    elif tf_data:
+    if tf_data and args.geometric_augmentation == "model":
         train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
         val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
         steps = len(train_ds)
@@ -320,21 +318,28 @@ def main(argv=None) -> int:
             train_ds, steps = train_ds.take(args.max_steps), min(steps, args.max_steps)
             val_ds = val_ds.take(args.max_steps)
         fit_data = {"x": train_ds, "validation_data": val_ds}
-    else:
+    else:  # in-memory arrays, cut to --max-steps batches
         limit = args.max_steps * args.batch_size if args.max_steps else None
         x, y = one_hot_arrays(data["train"])
         val = tuple(a[:limit] for a in one_hot_arrays(data["val"]))
-        fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
-                    "shuffle": True}
-        steps = -(-len(fit_data["x"]) // args.batch_size)
+        if args.geometric_augmentation == "host":
+            from trainer.augment import HostAugmentedBatches
+
+            train_batches = HostAugmentedBatches(x, y, args.batch_size, class_weight, seed=args.seed,
+                                                 max_batches=args.max_steps)
+            fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
+            steps, class_weight = len(train_batches), None  # the batches carry the class weights
+        else:
+            fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
+                        "shuffle": True}
+            steps = -(-len(fit_data["x"]) // args.batch_size)
     total_epochs = args.epochs + args.fine_tune_epochs
 
     keras.config.set_dtype_policy(args.precision)
     if not tf_data and args.strategy != "default":
         log.error("--strategy %s needs the TensorFlow backend", args.strategy)
         return 2
-    strategy = make_strategy(args.strategy) if tf_data else contextlib.nullcontext()
-    scope = strategy.scope if tf_data else contextlib.nullcontext
+    scope = make_strategy(args.strategy).scope if tf_data else contextlib.nullcontext
     budget_s = args.time_budget * 60 if args.time_budget else None
     with scope():
         if args.resume:

@@ -24,19 +24,16 @@ p.add_argument("--parts", required=True, help="glob of the parts, in order")
 p.add_argument("--out", required=True, type=Path)
 args = p.parse_args()
 
-from trainer.models import BackboneWeightsError, backbone_flavour, build_model  # noqa: E402
+from trainer.models import BackboneWeightsError  # noqa: E402
+from trainer.train import rebuild  # noqa: E402
 
 meta = json.loads(args.meta.read_text())
-settings = meta["settings"]
 parts = sorted(glob.glob(args.parts), key=lambda s: int(s.rsplit("part", 1)[1]))
 arrays = np.load(io.BytesIO(b"".join(Path(part).read_bytes() for part in parts)))
-try:  # the layout the backbone was trained in, read from its weights file's JSON
-    flavour = backbone_flavour(settings.get("backbone_weights"))
+try:  # the run's own layout; a converted backbone's JSON says which padding and normalisation
+    model = rebuild(meta["name"], meta["input_shape"], meta["settings"])
 except BackboneWeightsError:
-    raise SystemExit(f"need the backbone weights file {settings['backbone_weights']} to know its layout") from None
-model = build_model(meta["name"], meta["input_shape"], net_size=settings.get("img_size"), backbone_weights="none",
-                    flavour=flavour, width=settings.get("width"),
-                    geometric_aug=settings.get("geometric_augmentation") != "host")
+    raise SystemExit(f"need the backbone weights file {meta['settings']['backbone_weights']} to know its layout") from None
 model.set_weights([arrays[k].astype("float32") for k in sorted(arrays.files)])
 assert model.count_params() == meta["parameters"], "rebuilt model differs from the trained one"
 args.out.mkdir(parents=True, exist_ok=True)
