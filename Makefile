@@ -51,7 +51,8 @@ compare: $(VENV)/.dev
 # They write runs/NAME/NAME.{keras,json,history.json}; copy those three into weights/ to ship.
 # A killed run goes on with the same command plus RESUME=--resume.
 train-cnn: $(VENV)/.dev
-	$(PY) -m trainer.train --model cnn --data $(FER2013) --epochs 45 --precision mixed_bfloat16 \
+	$(PY) -m trainer.train --model cnn --data $(FER2013) --epochs 200 --time-budget 130 \
+	    --class-weight-power 0.5 --label-smoothing 0.1 --precision mixed_bfloat16 --patience 1000 \
 	    --out runs/cnn --quiet $(RESUME)
 
 train-mobilenetv2: $(MOBILENET_WEIGHTS)
