@@ -341,6 +341,11 @@ def main(argv=None) -> int:
         return 2
     scope = make_strategy(args.strategy).scope if tf_data else contextlib.nullcontext
     budget_s = args.time_budget * 60 if args.time_budget else None
+
+    def timed(phase_end: int) -> bool:
+        # The time budget drives the last phase: the whole run, or the fine-tuning after the head.
+        return bool(budget_s) and phase_end == total_epochs
+
     with scope():
         if args.resume:
             state = json.loads(state_path.read_text())
@@ -356,8 +361,7 @@ def main(argv=None) -> int:
                 return 2
             if args.fine_tune_epochs:
                 set_backbone_trainable(model, None)
-            compile_model(model, args.lr, steps, args.epochs if args.fine_tune_epochs else total_epochs,
-                          args.label_smoothing, timed=bool(budget_s and not args.fine_tune_epochs))
+            compile_model(model, args.lr, steps, args.epochs, args.label_smoothing, timed=timed(args.epochs))
     if not args.quiet:
         model.summary(print_fn=log.info)
 
@@ -377,18 +381,17 @@ def main(argv=None) -> int:
             with scope():
                 set_backbone_trainable(model, unfreeze, args.fine_tune_bn)
                 compile_model(model, args.fine_tune_lr, steps, args.fine_tune_epochs, args.label_smoothing,
-                              timed=bool(budget_s))
+                              timed=timed(phase_end))
             state["phase"] = "fine_tune"
             log.info("fine-tuning %s backbone layers%s at lr %.1e",
                      "all" if unfreeze == ALL_LAYERS else f"the top {unfreeze}",
                      " with BatchNorm" if args.fine_tune_bn else "", args.fine_tune_lr)
-        # The time budget drives the last phase: the whole run, or the fine-tuning after the head.
-        timed = budget_s and phase_end == total_epochs
         peak = args.fine_tune_lr if unfreeze is not None else args.lr
         model.fit(
             **fit_data, epochs=phase_end, initial_epoch=state["epoch"], class_weight=class_weight,
             # TimeBudget first: it records the epoch's time before the checkpoint saves the state.
-            callbacks=([time_budget(peak, budget_s, state)] if timed else []) + callbacks, verbose=verbose,
+            callbacks=([time_budget(peak, budget_s, state)] if timed(phase_end) else []) + callbacks,
+            verbose=verbose,
         )  # early stopping ends a phase; fine-tuning still follows a stalled head phase
     elapsed = time.time() - started
 
