@@ -1,4 +1,4 @@
-"""Geometric augmentation on the host: one random affine warp per image, in CPU worker threads.
+"""Augmentation on the host: random affine warps (in CPU worker threads) and mixup.
 
 The in-model Keras layers (RandomRotation, RandomZoom, RandomTranslation) are fast under
 TensorFlow on a CPU, but under JAX or PyTorch on a GPU each costs about 0.4 s per batch
@@ -38,6 +38,24 @@ def random_affine(x: np.ndarray, rng: np.random.Generator, rotation: float = ROT
     return out
 
 
+def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, rng: np.random.Generator, alpha: float):
+    """Blend each image and its targets with another image of the batch (Zhang et al., 2018).
+
+    The blend weight is drawn per image from Beta(alpha, alpha) and folded above 0.5, so the
+    original image always dominates; sample weights (the class weights) blend the same way.
+    Mixup fights the over-fitting the cnn shows on FER2013 (train 0.90, val 0.66 without it).
+    """
+    lam = rng.beta(alpha, alpha, len(x)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    other = rng.permutation(len(x))
+
+    def mix(a):
+        t = lam.reshape((-1,) + (1,) * (a.ndim - 1))  # broadcast over each item's own axes
+        return t * a + (1 - t) * a[other]
+
+    return mix(x).astype(np.float32), mix(y).astype(np.float32), mix(w).astype(np.float32)
+
+
 class HostAugmentedBatches(keras.utils.PyDataset):
     """Shuffled batches of (warped float32 pixels, one-hot targets, sample weights) for model.fit.
 
@@ -47,9 +65,9 @@ class HostAugmentedBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, class_weight: dict | None = None,
-                 seed: int = 0, max_batches: int | None = None, workers: int = 4):
+                 seed: int = 0, max_batches: int | None = None, workers: int = 4, mixup_alpha: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
-        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.x, self.y, self.batch_size, self.seed, self.mixup_alpha = x, y, batch_size, seed, mixup_alpha
         n_classes = y.shape[1]
         weights = np.ones(n_classes, np.float32)
         for k, v in (class_weight or {}).items():
@@ -67,7 +85,8 @@ class HostAugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         idx = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        return random_affine(self.x[idx], rng), self.y[idx], self.sample_weight[idx]
+        batch = random_affine(self.x[idx], rng), self.y[idx], self.sample_weight[idx]
+        return mixup(*batch, rng, self.mixup_alpha) if self.mixup_alpha else batch
 
     def on_epoch_end(self):
         self.epoch += 1

@@ -180,16 +180,40 @@ def one_hot_arrays(split: Split) -> tuple[np.ndarray, np.ndarray]:
     return split.x.astype("float32"), np.eye(NUM_CLASSES, dtype="float32")[split.y]
 
 
-def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0):
-    """In-memory uint8 arrays -> batched, prefetched tf.data of (float32 0-255 pixels, one-hot)."""
+def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
+                    class_weight: dict | None = None, mixup_alpha: float = 0.0):
+    """In-memory uint8 arrays -> batched, prefetched tf.data of (float32 0-255 pixels, one-hot[, weights]).
+
+    class_weight turns into per-image sample weights (what Keras' class_weight does), so that
+    mixup (trainer.augment.mixup, on the host: a few microseconds per batch) can blend them too.
+    """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    weights = np.ones(NUM_CLASSES, np.float32)
+    for k, v in (class_weight or {}).items():
+        weights[k] = v
+    weights = tf.constant(weights)
+
     # One-hot targets so the loss can use label smoothing.
-    ds = ds.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, NUM_CLASSES)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    def targets(x, y):
+        x, onehot = tf.cast(x, tf.float32), tf.one_hot(y, NUM_CLASSES)
+        return (x, onehot, tf.gather(weights, y)) if class_weight else (x, onehot)
+
+    ds = ds.batch(batch_size).map(targets, num_parallel_calls=tf.data.AUTOTUNE)
+    if mixup_alpha:
+        from trainer.augment import mixup
+
+        rng = np.random.default_rng(seed)
+
+        def blend(x, y, *w):
+            outs = tf.numpy_function(lambda a, b, c: mixup(a, b, c, rng, mixup_alpha),
+                                     [x, y, w[0] if w else tf.ones(tf.shape(x)[:1])], [tf.float32] * 3)
+            for t, ref in zip(outs, (x, y, x[:, 0, 0, 0])):
+                t.set_shape(ref.shape)
+            return tuple(outs) if w else tuple(outs[:2])
+
+        ds = ds.map(blend)  # sequential: one generator, so a seeded run repeats
     return ds.prefetch(tf.data.AUTOTUNE)

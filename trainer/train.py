@@ -77,6 +77,11 @@ def parse_args(argv=None):
     p.add_argument("--geometric-augmentation", choices=["model", "host"],
                    help="where rotation, zoom and shift happen: Keras layers in the model (default with "
                         "TensorFlow) or OpenCV on the host (default with JAX/PyTorch, whose GPU affine is slow)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="blend image pairs and their targets, weights from Beta(ALPHA, ALPHA); 0.2 is usual "
+                        "(default 0: off)")
+    p.add_argument("--init-from", metavar="PATH",
+                   help="start from the weights of a trained .keras file of the same layout (a second cycle)")
     p.add_argument("--width", type=int, help="cnn only: first block's filters, doubled per block (default 32)")
     p.add_argument("--time-budget", type=positive_minutes, metavar="MINUTES",
                    help="train for about this long: the cosine schedule follows elapsed time, not steps, "
@@ -311,7 +316,9 @@ def main(argv=None) -> int:
     class_weight = None if args.no_class_weights else balanced_class_weights(
         data["train"].y, args.class_weight_power)
     if tf_data and args.geometric_augmentation == "model":
-        train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed)
+        train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed,
+                                   class_weight=class_weight, mixup_alpha=args.mixup)
+        class_weight = None  # the batches carry the class weights
         val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
         steps = len(train_ds)
         if args.max_steps:
@@ -326,10 +333,13 @@ def main(argv=None) -> int:
             from trainer.augment import HostAugmentedBatches
 
             train_batches = HostAugmentedBatches(x, y, args.batch_size, class_weight, seed=args.seed,
-                                                 max_batches=args.max_steps)
+                                                 max_batches=args.max_steps, mixup_alpha=args.mixup)
             fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
             steps, class_weight = len(train_batches), None  # the batches carry the class weights
         else:
+            if args.mixup:
+                log.error("--mixup needs tf.data or --geometric-augmentation host")
+                return 2
             fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
                         "shuffle": True}
             steps = -(-len(fit_data["x"]) // args.batch_size)
@@ -359,6 +369,12 @@ def main(argv=None) -> int:
             except BackboneWeightsError as err:
                 log.error("%s", err)
                 return 2
+            if args.init_from:
+                try:
+                    model.load_weights(args.init_from)
+                except (OSError, ValueError) as err:
+                    log.error("--init-from %s: not a model of this layout (%s)", args.init_from, err)
+                    return 2
             if args.fine_tune_epochs:
                 set_backbone_trainable(model, None)
             compile_model(model, args.lr, steps, args.epochs, args.label_smoothing, timed=timed(args.epochs))
