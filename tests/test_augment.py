@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLE
 
-from trainer.augment import HostAugmentedBatches, random_affine
+from trainer.augment import HostAugmentedBatches, mixup, random_affine
 from trainer.data import load_dataset, one_hot_arrays
 
 
@@ -60,3 +60,28 @@ def test_batches_cover_the_data_once_per_epoch_with_class_weights(faces):
     np.testing.assert_array_equal(first, batches[0][0])  # repeatable within an epoch
     batches.on_epoch_end()
     assert not np.array_equal(first, batches[0][0])  # new order and warps next epoch
+
+
+def test_mixup_blends_images_targets_and_weights_with_the_drawn_partner(faces):
+    x, y = one_hot_arrays(faces)
+    x, y = x[:32], y[:32]
+    w = np.where(y.argmax(1) == 1, 4.0, 1.0).astype(np.float32)
+    mx, my, mw = mixup(x, y, w, np.random.default_rng(3), alpha=0.4)
+    replay = np.random.default_rng(3)  # the draws mixup made: blend weights, then partners
+    lam = replay.beta(0.4, 0.4, 32).astype(np.float32)
+    lam, other = np.maximum(lam, 1 - lam), replay.permutation(32)
+    assert lam.min() >= 0.5 and (lam < 0.9).sum() >= 4  # alpha 0.4 blends a good share noticeably
+    np.testing.assert_allclose(mx, lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[other],
+                               rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(my.sum(1), 1, atol=1e-6)  # still a distribution over the 7 classes
+    assert (my.argmax(1) == y.argmax(1))[lam > 0.51].all()  # the original image keeps the larger share
+    np.testing.assert_allclose(mw, lam * w + (1 - lam) * w[other], rtol=1e-6)
+    assert mx.shape == x.shape and mx.dtype == np.float32
+
+
+def test_host_batches_with_mixup_carry_soft_targets(faces):
+    x, y = one_hot_arrays(faces)
+    bx, by, bw = HostAugmentedBatches(x, y, batch_size=16, class_weight={1: 3.0}, seed=1, mixup_alpha=0.4)[0]
+    assert bx.shape == (16, 48, 48, 1) and (by.max(1) < 1).any()  # some rows are blends now
+    np.testing.assert_allclose(by.sum(1), 1, atol=1e-6)
+    assert 1.0 <= bw.min() and bw.max() <= 3.0

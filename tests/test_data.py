@@ -7,7 +7,7 @@ import pytest
 from conftest import CLASSES, write_image
 
 from trainer.classes import CLASS_NAMES
-from trainer.data import DataError, balanced_class_weights, find_splits, load_dataset
+from trainer.data import DataError, balanced_class_weights, find_splits, load_dataset, make_tf_dataset
 
 
 def test_class_order_is_canonical_not_alphabetical():
@@ -106,3 +106,23 @@ def test_class_weight_power_softens_the_balance():
     full, soft, none = (balanced_class_weights(y, p) for p in (1.0, 0.5, 0.0))
     assert soft[1] == pytest.approx(full[1] ** 0.5) and soft[0] == pytest.approx(full[0] ** 0.5)
     assert none == {0: 1.0, 1: 1.0}
+
+
+def test_tf_dataset_carries_class_weights_and_blends_them_under_mixup(sample_root):
+    train = load_dataset(sample_root, 48, "grayscale", ("train",))[0]["train"]
+    plain = next(iter(make_tf_dataset(train, 16, shuffle=False)))
+    assert len(plain) == 2 and set(plain[1].numpy().max(1)) == {1.0}  # (pixels, one-hot)
+
+    weighted = next(iter(make_tf_dataset(train, 16, shuffle=False, class_weight={1: 3.0})))
+    x, y, w = (t.numpy() for t in weighted)
+    np.testing.assert_array_equal(w, np.where(y.argmax(1) == 1, 3.0, 1.0))
+
+    def first_mixed(seed):
+        return [t.numpy() for t in next(iter(make_tf_dataset(train, 16, shuffle=True, seed=seed,
+                                                              class_weight={1: 3.0}, mixup_alpha=0.4)))]
+
+    mx, my, mw = first_mixed(5)
+    assert mx.shape == (16, 48, 48, 1) and (my.max(1) < 1).any()
+    np.testing.assert_allclose(my.sum(1), 1, atol=1e-6)
+    assert 1.0 <= mw.min() and mw.max() <= 3.0
+    np.testing.assert_array_equal(mx, first_mixed(5)[0])  # a seeded run repeats its blends

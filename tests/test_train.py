@@ -8,6 +8,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -162,3 +163,24 @@ def test_a_time_budget_must_be_positive(budget, sample_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--model", "cnn", "--data", str(sample_root), "--out", str(tmp_path), "--time-budget", budget])
     assert exit_.value.code == 2 and "positive number of minutes" in capsys.readouterr().err
+
+
+def test_init_from_starts_at_a_trained_file_and_refuses_another_layout(sample_root, tmp_path, caplog):
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--model", "cnn", "--width", "8", "--data", str(sample_root), "--epochs", "1", "--batch-size", "8",
+              "--max-steps", "2", "--quiet"]
+    assert main([*common, "--out", str(first)]) == 0
+    # A learning rate of ~0 and another seed: the second cycle's export is the file it started from.
+    assert main([*common, "--out", str(second), "--init-from", str(first / "cnn.keras"), "--lr", "1e-12",
+                 "--mixup", "0.2", "--seed", "7"]) == 0
+    start, end = (keras.saving.load_model(p / "cnn.keras") for p in (first, second))
+    conv = [w for w in start.weights if "conv0_0" in w.path][0]
+    assert conv.numpy().std() > 0
+    for a, b in zip(start.weights, end.weights):
+        if "moving" not in a.path:  # BatchNorm statistics move with any data, whatever the rate
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+    assert json.loads((second / "cnn.json").read_text())["settings"]["init_from"] == str(first / "cnn.keras")
+
+    assert main([*common[:3], "16", *common[4:], "--out", str(tmp_path / "x"),
+                 "--init-from", str(first / "cnn.keras")]) == 2
+    assert "not a model of this layout" in caplog.text

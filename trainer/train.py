@@ -324,7 +324,7 @@ def main(argv=None) -> int:
         if args.max_steps:
             train_ds, steps = train_ds.take(args.max_steps), min(steps, args.max_steps)
             val_ds = val_ds.take(args.max_steps)
-        fit_data = {"x": train_ds, "validation_data": val_ds}
+        fit_data = {"x": train_ds, "validation_data": val_ds, "shuffle": False}  # tf.data shuffles itself
     else:  # in-memory arrays, cut to --max-steps batches
         limit = args.max_steps * args.batch_size if args.max_steps else None
         x, y = one_hot_arrays(data["train"])
