@@ -15,6 +15,7 @@ import cv2
 import keras
 import numpy as np
 
+from trainer.data import class_weight_vector
 from trainer.models import ROTATION, TRANSLATION, ZOOM
 
 
@@ -68,11 +69,7 @@ class HostAugmentedBatches(keras.utils.PyDataset):
                  seed: int = 0, max_batches: int | None = None, workers: int = 4, mixup_alpha: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.batch_size, self.seed, self.mixup_alpha = x, y, batch_size, seed, mixup_alpha
-        n_classes = y.shape[1]
-        weights = np.ones(n_classes, np.float32)
-        for k, v in (class_weight or {}).items():
-            weights[k] = v
-        self.sample_weight = weights[y.argmax(1)]
+        self.sample_weight = class_weight_vector(class_weight)[y.argmax(1)]
         self.n_batches = math.ceil(len(x) / batch_size)
         if max_batches:
             self.n_batches = min(self.n_batches, max_batches)

@@ -175,6 +175,14 @@ def balanced_class_weights(y: np.ndarray, power: float = 1.0) -> dict[int, float
     return {int(c): float(w) for c, w in zip(classes, weights)}
 
 
+def class_weight_vector(class_weight: dict | None) -> np.ndarray:
+    """Keras' class_weight dict as one float32 weight per class index (1 where unset)."""
+    weights = np.ones(NUM_CLASSES, np.float32)
+    for k, v in (class_weight or {}).items():
+        weights[k] = v
+    return weights
+
+
 def one_hot_arrays(split: Split) -> tuple[np.ndarray, np.ndarray]:
     """(float32 0-255 pixels, one-hot targets) in memory, for backends without tf.data."""
     return split.x.astype("float32"), np.eye(NUM_CLASSES, dtype="float32")[split.y]
@@ -192,15 +200,13 @@ def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
     ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    weights = np.ones(NUM_CLASSES, np.float32)
-    for k, v in (class_weight or {}).items():
-        weights[k] = v
-    weights = tf.constant(weights)
+    weights = tf.constant(class_weight_vector(class_weight))
+    carry_weights = bool(class_weight or mixup_alpha)
 
     # One-hot targets so the loss can use label smoothing.
     def targets(x, y):
         x, onehot = tf.cast(x, tf.float32), tf.one_hot(y, NUM_CLASSES)
-        return (x, onehot, tf.gather(weights, y)) if class_weight else (x, onehot)
+        return (x, onehot, tf.gather(weights, y)) if carry_weights else (x, onehot)
 
     ds = ds.batch(batch_size).map(targets, num_parallel_calls=tf.data.AUTOTUNE)
     if mixup_alpha:
@@ -208,12 +214,11 @@ def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
 
         rng = np.random.default_rng(seed)
 
-        def blend(x, y, *w):
-            outs = tf.numpy_function(lambda a, b, c: mixup(a, b, c, rng, mixup_alpha),
-                                     [x, y, w[0] if w else tf.ones(tf.shape(x)[:1])], [tf.float32] * 3)
-            for t, ref in zip(outs, (x, y, x[:, 0, 0, 0])):
+        def blend(x, y, w):
+            outs = tf.numpy_function(lambda *batch: mixup(*batch, rng, mixup_alpha), [x, y, w], [tf.float32] * 3)
+            for t, ref in zip(outs, (x, y, w)):
                 t.set_shape(ref.shape)
-            return tuple(outs) if w else tuple(outs[:2])
+            return tuple(outs)
 
         ds = ds.map(blend)  # sequential: one generator, so a seeded run repeats
     return ds.prefetch(tf.data.AUTOTUNE)
