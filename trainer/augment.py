@@ -44,7 +44,8 @@ def mixup(x: np.ndarray, y: np.ndarray, w: np.ndarray, rng: np.random.Generator,
 
     The blend weight is drawn per image from Beta(alpha, alpha) and folded above 0.5, so the
     original image always dominates; sample weights (the class weights) blend the same way.
-    Mixup fights the over-fitting the cnn shows on FER2013 (train 0.90, val 0.66 without it).
+    Meant against the cnn's over-fitting on FER2013 (train 0.90, val 0.66); what it measured
+    there is in weights/README.md.
     """
     lam = rng.beta(alpha, alpha, len(x)).astype(np.float32)
     lam = np.maximum(lam, 1 - lam)

@@ -193,7 +193,7 @@ def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
     """In-memory uint8 arrays -> batched, prefetched tf.data of (float32 0-255 pixels, one-hot[, weights]).
 
     class_weight turns into per-image sample weights (what Keras' class_weight does), so that
-    mixup (trainer.augment.mixup, on the host: a few microseconds per batch) can blend them too.
+    mixup (trainer.augment.mixup, in NumPy on the host) can blend them too.
     """
     import tensorflow as tf
 
