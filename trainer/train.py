@@ -292,6 +292,17 @@ def main(argv=None) -> int:
     from trainer.models import BackboneWeightsError, build_model
 
     keras.utils.set_random_seed(args.seed)
+    tf_data = keras.backend.backend() == "tensorflow"
+    args.geometric_augmentation = args.geometric_augmentation or ("model" if tf_data else "host")
+    # Off TensorFlow with the warps in the model, plain arrays feed fit and Keras applies the class weights.
+    plain_arrays = not tf_data and args.geometric_augmentation == "model"
+    # Settings that cannot work are refused before any data is read or checkpoint removed.
+    if not tf_data and args.strategy != "default":
+        log.error("--strategy %s needs the TensorFlow backend", args.strategy)
+        return 2
+    if args.mixup and plain_arrays:
+        log.error("--mixup needs tf.data or --geometric-augmentation host")
+        return 2
     commit = git_commit()  # the code this run starts from
     out = Path(args.out)
     ckpt = out / "checkpoints" / args.model
@@ -311,14 +322,11 @@ def main(argv=None) -> int:
         return 2
     channels = 1 if color == "grayscale" else 3
     input_shape = (args.input_size, args.input_size, channels)
-    tf_data = keras.backend.backend() == "tensorflow"
-    args.geometric_augmentation = args.geometric_augmentation or ("model" if tf_data else "host")
     class_weight = None if args.no_class_weights else balanced_class_weights(
         data["train"].y, args.class_weight_power)
     if tf_data and args.geometric_augmentation == "model":
         train_ds = make_tf_dataset(data["train"], args.batch_size, shuffle=True, seed=args.seed,
                                    class_weight=class_weight, mixup_alpha=args.mixup)
-        class_weight = None  # the batches carry the class weights
         val_ds = make_tf_dataset(data["val"], args.batch_size, shuffle=False)
         steps = len(train_ds)
         if args.max_steps:
@@ -335,20 +343,14 @@ def main(argv=None) -> int:
             train_batches = HostAugmentedBatches(x, y, args.batch_size, class_weight, seed=args.seed,
                                                  max_batches=args.max_steps, mixup_alpha=args.mixup)
             fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
-            steps, class_weight = len(train_batches), None  # the batches carry the class weights
+            steps = len(train_batches)
         else:
-            if args.mixup:
-                log.error("--mixup needs tf.data or --geometric-augmentation host")
-                return 2
             fit_data = {"x": x[:limit], "y": y[:limit], "validation_data": val, "batch_size": args.batch_size,
                         "shuffle": True}
             steps = -(-len(fit_data["x"]) // args.batch_size)
     total_epochs = args.epochs + args.fine_tune_epochs
 
     keras.config.set_dtype_policy(args.precision)
-    if not tf_data and args.strategy != "default":
-        log.error("--strategy %s needs the TensorFlow backend", args.strategy)
-        return 2
     scope = make_strategy(args.strategy).scope if tf_data else contextlib.nullcontext
     budget_s = args.time_budget * 60 if args.time_budget else None
 
@@ -404,7 +406,9 @@ def main(argv=None) -> int:
                      " with BatchNorm" if args.fine_tune_bn else "", args.fine_tune_lr)
         peak = args.fine_tune_lr if unfreeze is not None else args.lr
         model.fit(
-            **fit_data, epochs=phase_end, initial_epoch=state["epoch"], class_weight=class_weight,
+            **fit_data, epochs=phase_end, initial_epoch=state["epoch"],
+            # tf.data and host batches carry the class weights as sample weights themselves.
+            class_weight=class_weight if plain_arrays else None,
             # TimeBudget first: it records the epoch's time before the checkpoint saves the state.
             callbacks=([time_budget(peak, budget_s, state)] if timed(phase_end) else []) + callbacks,
             verbose=verbose,
