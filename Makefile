@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -65,6 +65,10 @@ seed-baseline: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py
+
+# The real server under load and hostile input: bench/results/soak.{json,md}.
+soak: $(VENV)/.dev
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf build artifacts .pytest_cache

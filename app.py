@@ -1,17 +1,44 @@
 """Ekspresi demo: `python app.py` (or Hugging Face Spaces) serves the Gradio page.
 
 Honours GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (Gradio reads them in launch()).
+Everything users send or get back lives in one private folder that is swept while the
+server runs and deleted when it stops (demo/server_files.py).
 """
 
+import atexit
+import logging
 import os
+import signal
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no analytics calls
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from demo.images import MAX_FILE_BYTES  # noqa: E402
+from demo.results import ResultFiles  # noqa: E402
+from demo.server_files import ServerFiles  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+for noisy in ("httpx", "urllib3"):  # one line per request otherwise
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+
+# Before any gr.Blocks exists: each reads GRADIO_TEMP_DIR when it is built.
+files = ServerFiles.create()
+atexit.register(files.close)
+
 from demo.ui import build_app  # noqa: E402
 
-demo = build_app()
+demo = build_app(results=ResultFiles(files.results))
+files.keep_existing()  # Gradio's copies of the shipped examples
+files.start()
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # Gradio's launch() closes the server on it; atexit then removes the folder
+
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_FILE_BYTES, show_error=True)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_FILE_BYTES, show_error=True)
+    finally:
+        files.close()

@@ -119,30 +119,33 @@ class ModelStore:
     def available(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.keras") if p.with_suffix(".json").is_file())
 
+    def names(self) -> list[str]:
+        """What the dropdown and the API accept: the models present, then the ensemble of two or more."""
+        have = self.available()
+        ordered = [n for n in SHIPPED if n in have] + [n for n in have if n not in SHIPPED]
+        return ordered + ([ENSEMBLE] if len(have) > 1 else [])
+
     def choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a dropdown: shipped models, the user's own, the ensemble."""
-        have = set(self.available())
-        out = [(label if name in have else f"{label} (not available)", name) for name, label in SHIPPED.items()]
-        out += [(name, name) for name in sorted(have - set(SHIPPED))]
-        if len(have) > 1:
-            out.append((f"Ensemble of {len(have)} models", ENSEMBLE))
-        return out
+        count = len(self.available())
+        return [(f"Ensemble of {count} models" if n == ENSEMBLE else SHIPPED.get(n, n), n) for n in self.names()]
 
     def default(self) -> str:
-        have = self.available()
-        return next((n for n in SHIPPED if n in have), have[0] if have else "cnn")
+        names = self.names()
+        return names[0] if names else "cnn"
 
     def get(self, name: str):
+        names = self.names()
+        if name not in names:  # also keeps names like "../x" from reaching the file system
+            if name == ENSEMBLE:
+                raise ModelUnavailable(f"the ensemble needs two or more models in {self.folder}/; "
+                                       f"available: {', '.join(names) or 'none'}")
+            label = SHIPPED.get(name, name)
+            hint = f" Train it with `{TRAIN_HINT.format(name=name)}`." if name in SHIPPED else ""
+            raise ModelUnavailable(f"model {label!r} is not available (choose one of: {', '.join(names) or 'none'}).{hint}")
         if name == ENSEMBLE:
             return Ensemble([self.get(n) for n in self.available()])
         with self._lock:
             if name not in self._cache:
-                path = self.folder / f"{name}.keras"
-                if not path.is_file():
-                    label = SHIPPED.get(name, name)
-                    raise ModelUnavailable(
-                        f"model {label!r} is not available: {path.name} is not in {self.folder}/. "
-                        f"Train it with `{TRAIN_HINT.format(name=name)}`, or pick another model."
-                    )
-                self._cache[name] = EmotionModel.load(path)
+                self._cache[name] = EmotionModel.load(self.folder / f"{name}.keras")
             return self._cache[name]

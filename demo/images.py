@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 25 * 1024 * 1024
 SUPPORTED = "JPG, PNG, WebP, BMP or a still GIF"
+# Pillow's decoders we let near user data. Others it knows (EPS runs Ghostscript, PSD, ICO...)
+# are refused from the header. A camera JPEG with a preview image opens through JPEG as "MPO".
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+Image.init()  # registers every plugin, so Image.open(formats=FORMATS) knows each name
+# Pixel counts are checked against MAX_PIXELS from the header (load_rgb); Pillow's own warning
+# for large images would only print the same fact to the server's log once more.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageError(ValueError):
@@ -22,19 +30,23 @@ class ImageError(ValueError):
 def _open(source) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        # Messages name no file: callers that may show names (the CLI) print the path themselves,
+        # and the server's log never records what users called their pictures.
         if not path.is_file():
-            raise ImageError(f"file not found: {path.name}")
+            raise ImageError("file not found")
         size = path.stat().st_size
         if size == 0:
-            raise ImageError(f"{path.name} is empty (0 bytes)")
+            raise ImageError("the file is empty (0 bytes)")
         if size > MAX_FILE_BYTES:
-            raise ImageError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+            raise ImageError(f"the file is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
         source = path.read_bytes()
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError("the file is empty (0 bytes)")
+        if len(source) > MAX_FILE_BYTES:
+            raise ImageError(f"the file is {len(source) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
         try:
-            return Image.open(io.BytesIO(source))
+            return Image.open(io.BytesIO(source), formats=FORMATS)
         except UnidentifiedImageError:
             raise ImageError(f"not an image file; upload {SUPPORTED}") from None
         except Image.DecompressionBombError as err:  # Pillow refuses > ~179 MP while opening
@@ -61,6 +73,11 @@ def to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
+def _check_pixels(w: int, h: int) -> None:
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"image is too large: {w} x {h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
+
+
 def load_rgb(source) -> np.ndarray:
     """A path, bytes, PIL image or array as an upright RGB uint8 array, or ImageError."""
     if isinstance(source, np.ndarray):
@@ -69,14 +86,13 @@ def load_rgb(source) -> np.ndarray:
             arr = np.repeat(arr[..., None], 3, axis=2)
         if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or arr.size == 0:
             raise ImageError(f"expected an HxWx3 image array, got shape {arr.shape}")
+        _check_pixels(arr.shape[1], arr.shape[0])
         if arr.shape[2] == 1:
             arr = np.repeat(arr, 3, axis=2)
         return np.ascontiguousarray(arr[..., :3].astype(np.uint8, copy=False))
     im = _open(source)
-    w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"image is too large: {w} x {h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
-    if getattr(im, "n_frames", 1) > 1:
+    _check_pixels(*im.size)  # from the header: nothing is decoded yet
+    if getattr(im, "n_frames", 1) > 1 and im.format != "MPO":  # an MPO's first frame is the photo
         raise ImageError(f"animated or multi-page images are not supported ({im.n_frames} frames); upload a still image")
     try:
         im.load()

@@ -2,7 +2,8 @@
 
     python -m demo.predict examples/astronaut.jpg photos/ [--model cnn] [--json]
 
-Prints one line per face, or with --json one object per file:
+Prints one line per face, or with --json one object per file (exit 1 if a file was not a
+usable image, 2 if nothing could be read at all: a missing path, no images, a missing model):
 {"file": ..., "faces": [{"box": [x, y, w, h], "label", "confidence", "top3"}]}
 or {"file": ..., "error": ...} for a file that is not a usable image.
 """
@@ -43,6 +44,17 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
     args = p.parse_args(argv)
 
+    # Every path is checked before TensorFlow loads (seconds), so a typo fails at once.
+    missing = [str(path) for path in args.paths if not Path(path).exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    files = list(iter_files(args.paths))
+    if not files:
+        suffixes = " ".join(sorted(IMAGE_SUFFIXES))
+        print(f"error: no image files ({suffixes}) in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
+
     store = ModelStore(args.weights)
     try:
         model = store.get(args.model or store.default())
@@ -51,7 +63,7 @@ def main(argv=None) -> int:
         return 2
     failures = 0
     with FaceDetector(args.detector) as detector:
-        for path in iter_files(args.paths):
+        for path in files:
             try:
                 faces = analyse(load_rgb(path), model, detector, args.whole_image)
                 record = {"file": str(path), "faces": faces}

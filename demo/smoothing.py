@@ -24,8 +24,10 @@ def iou(a, b) -> float:
 def smooth(tracks: list[dict] | None, boxes, probs: np.ndarray, alpha: float = ALPHA):
     """Blend each face's probabilities with the best-overlapping track of the last frame.
 
-    Returns (smoothed probabilities, new tracks). Faces that left the frame are dropped.
+    Returns (smoothed probabilities, new tracks). Faces that left the frame are dropped;
+    a frame without faces gives an empty (0, classes) array and no tracks.
     """
+    probs = np.asarray(probs, dtype=np.float32)
     tracks = list(tracks or [])
     out, new_tracks = [], []
     for box, p in zip(boxes, probs):
@@ -35,4 +37,4 @@ def smooth(tracks: list[dict] | None, boxes, probs: np.ndarray, alpha: float = A
             p = alpha * np.asarray(p) + (1 - alpha) * np.asarray(best["probs"])
         out.append(np.asarray(p))
         new_tracks.append({"box": list(box), "probs": [float(v) for v in p]})
-    return np.array(out).reshape(len(out), -1), new_tracks
+    return np.array(out, dtype=np.float32).reshape(probs.shape), new_tracks

@@ -3,41 +3,93 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from gradio.exceptions import InvalidPathError
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
-from demo.images import ImageError, load_rgb
+from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size
+from demo.images import ImageError
 from demo.pipeline import analyse, annotate, detect_and_classify, face_record
 from demo.results import ResultFiles
+from demo.server_files import MAX_AGE_S
 from demo.smoothing import smooth
 
+log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+EXPIRY = f"{MAX_AGE_S // 60} minutes"
+PRIVACY = (f"Your images are analysed in memory. What you upload and the annotated results are deleted from the "
+           f"server within {EXPIRY}, and all of them when the server stops; nothing is logged but a one-line "
+           f"reason when a file is refused.")
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
            "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
 
 
-class UploadImage(gr.Image):
-    """gr.Image that hands the uploaded file to our own decoder untouched.
+class GatedImage(gr.Image):
+    """gr.Image whose input goes through demo.gate instead of Gradio's own decoding.
 
-    Gradio's Image opens uploads with Pillow before the handler runs, so a zero-byte,
-    truncated or non-image file would fail there with a generic error. Passing the path
-    through lets demo.images give the user a clear message instead.
+    Stock gr.Image.preprocess decodes data URLs with Pillow before any limit is checked and
+    passes a raw API path ({"path": ...} without "meta") through unchecked. Here every payload,
+    upload or webcam frame, becomes an RGB uint8 array by the gate's rules, or a clear gr.Error
+    logged as one line. Only files in Gradio's upload folder (this server's private folder)
+    and the shipped examples are opened.
     """
 
-    def preprocess(self, payload):
-        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
-            return str(payload.path)
-        return super().preprocess(payload)
+    def preprocess(self, payload) -> np.ndarray | None:
+        if payload is None:
+            return None
+        try:
+            return image_from_payload(payload, [Path(self.GRADIO_CACHE), EXAMPLES], expiry=EXPIRY)
+        except ImageError as err:
+            log_rejection(err, "webcam" if self.streaming else "image", payload_size(payload))
+            raise gr.Error(str(err), print_exception=False) from None
+        except Exception:
+            # Our bug: a traceback, but through our logger, so that Gradio's error message
+            # (which quotes the start of the payload, image data included) is never printed.
+            log.exception("reading an image failed")
+            raise gr.Error("the server failed to read this image; please report it", print_exception=False) from None
 
     @classmethod
     def get_block_name(cls):
         return "image"
+
+
+class Page(gr.Blocks):
+    """gr.Blocks whose input refusals are one log line each instead of a traceback.
+
+    Gradio refuses some inputs before our components see them (a file path that was not
+    uploaded, a model name outside the dropdown's choices) and prints a traceback for each.
+    They are the user's mistakes, not the server's, so they are logged like the gate's.
+    Gradio's own message for a request with too few inputs quotes every input (a whole
+    image as base64); this one names counts only.
+    """
+
+    def validate_inputs(self, block_fn, inputs):
+        if len(inputs) < len(block_fn.inputs):
+            message = (f"{block_fn.name or 'this endpoint'} takes {len(block_fn.inputs)} inputs "
+                       f"({', '.join(type(b).__name__.lower() for b in block_fn.inputs)}); the request had {len(inputs)}")
+            log_rejection(ValueError(message), "request")
+            raise gr.Error(message, print_exception=False)
+        super().validate_inputs(block_fn, inputs)
+
+    async def preprocess_data(self, *args, **kwargs):
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except InvalidPathError:  # Gradio's check of a {"path", "meta"} payload; its message names the path
+            log_rejection(ImageError(NOT_UPLOADED), "file")
+            raise gr.Error(NOT_UPLOADED, print_exception=False) from None
+        except gr.Error as err:
+            if err.print_exception:
+                log_rejection(err, "request")
+                err.print_exception = False
+            raise
 
 
 class Engine:
@@ -58,7 +110,7 @@ class Engine:
         try:
             return self.store.get(name)
         except ModelUnavailable as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
 
 
 def summary_markdown(faces: list[dict]) -> str:
@@ -87,23 +139,21 @@ def models_markdown(store: ModelStore) -> str:
     return "\n".join(lines) or "No trained model in the weights folder yet."
 
 
-def build_app(store: ModelStore | None = None) -> gr.Blocks:
+def build_app(store: ModelStore | None = None, results: ResultFiles | None = None) -> gr.Blocks:
+    """The page. `results` is where annotated images go (the server's private folder in app.py)."""
     engine = Engine(store or ModelStore())
     choices = engine.store.choices()
     default_model = engine.store.default()
-    results = ResultFiles()
+    results = results or ResultFiles()
 
     def predict(image, model_name, whole_image=False, detector="short"):
         """Faces and emotions in one image: (annotated image, list of faces)."""
         if image is None:
-            raise gr.Error("No image: upload a JPG, PNG or WebP file first.")
+            raise gr.Error("No image: upload a JPG, PNG or WebP file first.", print_exception=False)
         if detector not in DETECTORS:
-            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}")
+            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
         model = engine.model(model_name)
-        try:
-            rgb = load_rgb(image)
-        except ImageError as err:
-            raise gr.Error(str(err)) from None
+        rgb = image  # an RGB array: GatedImage has checked and decoded it
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
         return results.save_jpeg(annotate(rgb, faces)), faces
 
@@ -117,7 +167,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             model = engine.model(model_name)
         except gr.Error as err:
             return frame, tracks, f"⚠️ {err.message}"
-        rgb = load_rgb(frame)
+        rgb = frame  # an RGB array: GatedImage has checked and decoded it
         boxes, probs = detect_and_classify(rgb, model, engine.detector(detector), timings=timings)
         probs, tracks = smooth(tracks, boxes, probs)
         faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
@@ -129,7 +179,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             readout += " · " + "; ".join(f"{f['label']} {f['confidence']:.0%}" for f in faces)
         return out, tracks, readout
 
-    with gr.Blocks(title="Ekspresi: facial emotion recognition") as app:
+    with Page(title="Ekspresi: facial emotion recognition") as app:
         gr.Markdown(
             "# Ekspresi\nFacial emotion recognition: MediaPipe finds every face, the selected Keras model "
             "classifies it as angry, disgust, fear, happy, neutral, sad or surprise."
@@ -146,7 +196,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Tab("Upload", id="upload"):
                 with gr.Row():
                     with gr.Column():
-                        image_in = UploadImage(type="filepath", sources=["upload", "clipboard"],
+                        image_in = GatedImage(type="numpy", sources=["upload", "clipboard"],
                                                label="Image (JPG, PNG, WebP)", height=420)
                         run = gr.Button("Analyse", variant="primary")
                     with gr.Column():
@@ -158,7 +208,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                     gr.Examples([[str(p)] for p in examples], inputs=[image_in], label="Examples")
             with gr.Tab("Webcam", id="webcam"):
                 with gr.Row():
-                    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                    cam = GatedImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
                                    webcam_options=gr.WebcamOptions(
                                        mirror=True,
                                        constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}},
@@ -166,7 +216,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                     cam_out = gr.Image(label="Live result", format="jpeg", interactive=False)
                 readout = gr.Markdown()
                 tracks = gr.State([])
-        gr.Markdown("Intended for demonstration and research only; never use it to make decisions about people.")
+        gr.Markdown(PRIVACY + " Intended for demonstration and research only; never use it to make decisions "
+                    "about people.")
 
         event = run.click(predict, [image_in, model_dd, whole, detector_dd], [image_out, faces_json],
                           api_name="predict", concurrency_limit=4)

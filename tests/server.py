@@ -1,15 +1,18 @@
-"""Start the real app (python app.py) in a subprocess on a free port, for tests."""
+"""Start the real app (python app.py) in a subprocess on a free port, and call it over raw HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,10 +24,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(weights: Path, log_path: Path, timeout: float = 180):
+def running_app(weights: Path, log_path: Path, timeout: float = 180, tmp: Path | None = None):
+    """Yields (url, proc, log, tmp): tmp is the server's TMPDIR, where its private folder lives."""
     port = free_port()
+    tmp = Path(tmp or tempfile.mkdtemp(prefix="server-tmp-", dir=log_path.parent))
     env = {**os.environ, "EKSPRESI_WEIGHTS": str(weights), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+           "TMPDIR": str(tmp)}
+    env.pop("GRADIO_TEMP_DIR", None)
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -40,10 +47,27 @@ def running_app(weights: Path, log_path: Path, timeout: float = 180):
                     if time.time() > deadline:
                         raise RuntimeError(f"app.py did not answer within {timeout}s") from None
                     time.sleep(0.5)
-            yield url, proc
+            yield SimpleNamespace(url=url, proc=proc, log=log_path, tmp=tmp)
         finally:
             proc.terminate()
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def call_raw(url: str, data: list, api_name: str = "predict", timeout: float = 120) -> tuple[str, object]:
+    """POST /gradio_api/call/NAME with a hand-made payload: ("complete" | "error", data or message)."""
+    req = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(req, timeout=timeout).read())["event_id"]
+    body = urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout).read().decode()
+    event, payload = None, None
+    for line in body.splitlines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            payload = json.loads(line[6:])
+    if event == "error" and isinstance(payload, dict):
+        payload = payload.get("error")
+    return event, payload

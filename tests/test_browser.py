@@ -16,17 +16,22 @@ CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
 
 
-def write_y4m(path, image: Image.Image, frames: int = 20, size=(640, 480)):
-    """A YUV4MPEG2 video of one still picture, for --use-file-for-fake-video-capture."""
+def y4m_frame(image: Image.Image, size=(640, 480)) -> bytes:
     w, h = size
     ycbcr = np.asarray(image.convert("RGB").resize(size).convert("YCbCr"), dtype=np.float32)
     y = ycbcr[..., 0].astype(np.uint8)
     # 4:2:0 chroma: average each 2x2 block.
     cb, cr = (ycbcr[..., i].reshape(h // 2, 2, w // 2, 2).mean((1, 3)).astype(np.uint8) for i in (1, 2))
-    frame = b"FRAME\n" + y.tobytes() + cb.tobytes() + cr.tobytes()
+    return b"FRAME\n" + y.tobytes() + cb.tobytes() + cr.tobytes()
+
+
+def write_y4m(path, scenes: list[tuple[Image.Image, int]], size=(640, 480)):
+    """A YUV4MPEG2 video at 10 fps, (picture, frames) after each other, for
+    --use-file-for-fake-video-capture (Chromium plays it in a loop)."""
     with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
-        f.write(frame * frames)
+        f.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for image, frames in scenes:
+            f.write(y4m_frame(image, size) * frames)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +43,11 @@ def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     video = tmp_path_factory.mktemp("cam") / "face.y4m"
-    canvas = Image.new("RGB", (640, 480), (60, 60, 70))
+    empty_room = Image.new("RGB", (640, 480), (60, 60, 70))
+    canvas = empty_room.copy()
     canvas.paste(Image.open(EXAMPLES / "astronaut.jpg").resize((420, 420)), (110, 30))
-    write_y4m(video, canvas)
+    # 3 s of a face, then 3 s of the empty room: the person leaves and comes back, over and over.
+    write_y4m(video, [(canvas, 30), (empty_room, 30)])
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
             "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
@@ -54,7 +61,8 @@ def browser(tmp_path_factory):
 def page(browser, tiny_models, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "app.log"
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(tiny_models, log) as (url, _):
+    with running_app(tiny_models, log) as server:
+        url = server.url
         context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1100})
         pg = context.new_page()
         pg.goto(url, wait_until="load")
@@ -89,3 +97,7 @@ def test_webcam_tab_streams_annotated_frames(page):
     readout.first.wait_for(timeout=60_000)
     page.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "webcam.png"), full_page=True)
+    # No face in view: the stream goes on (a frame without a face used to end it with an error) ...
+    page.wait_for_function("() => /ms per frame.*· 0 faces/.test(document.body.innerText)", timeout=30_000)
+    # ... and picks the face up again when it comes back.
+    page.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=30_000)

@@ -36,7 +36,17 @@ def test_predict_cli_text_and_missing_model(tiny_models):
     assert r.returncode == 0 and "astronaut.jpg: box [" in r.stdout and "top 3:" in r.stdout
     r = run(["-m", "demo.predict", str(EXAMPLES / "astronaut.jpg"), "--weights", str(tiny_models),
              "--model", "resnet50"])
-    assert r.returncode == 2 and "not available" in r.stderr
+    assert r.returncode == 2 and "not available" in r.stderr and "choose one of: cnn, seed_cnn, ensemble" in r.stderr
+
+
+def test_predict_cli_refuses_an_empty_folder_and_a_missing_path_before_loading_tensorflow(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    r = run(["-m", "demo.predict", str(tmp_path / "empty")])
+    assert r.returncode == 2 and "no image files" in r.stderr and r.stdout == ""
+    r = run(["-X", "importtime", "-m", "demo.predict", str(tmp_path / "missing.jpg"), str(EXAMPLES)])
+    assert r.returncode == 2 and "no such file or folder" in r.stderr and "missing.jpg" in r.stderr
+    assert "tensorflow" not in r.stderr  # -X importtime lists every module imported: TensorFlow is not
 
 
 def test_latency_benchmark_writes_json_and_markdown(tiny_models, tmp_path):

@@ -88,11 +88,18 @@ def test_ensemble_averages_available_models(store):
     np.testing.assert_allclose(ens.predict(crops), expected, rtol=1e-5)
 
 
-def test_missing_model_is_reported_not_crashed(store):
-    with pytest.raises(ModelUnavailable, match="resnet50.keras is not in"):
+def test_only_models_that_exist_are_offered_and_the_ensemble_needs_two(store, tiny_models, tmp_path):
+    with pytest.raises(ModelUnavailable, match="'ResNet50' is not available .choose one of: cnn, seed_cnn, ensemble"):
         store.get("resnet50")
-    labels = dict((v, k) for k, v in store.choices())
-    assert labels["resnet50"] == "ResNet50 (not available)" and labels["cnn"] == "CNN"
+    with pytest.raises(ModelUnavailable, match="not available"):
+        store.get("../weights/cnn")  # a name never becomes a path outside the folder
+    assert store.choices() == [("CNN", "cnn"), ("seed_cnn", "seed_cnn"), ("Ensemble of 2 models", "ensemble")]
+    for suffix in (".keras", ".json"):
+        (tmp_path / f"cnn{suffix}").write_bytes((tiny_models / f"cnn{suffix}").read_bytes())
+    one = ModelStore(tmp_path)
+    assert one.names() == ["cnn"] and one.default() == "cnn"
+    with pytest.raises(ModelUnavailable, match="the ensemble needs two or more models"):
+        one.get("ensemble")
 
 
 def test_overlay_draws_boxes_in_the_emotion_colour():
@@ -109,5 +116,9 @@ def test_smoothing_follows_faces_and_damps_flicker():
     p1, tracks = smooth([], [[10, 10, 50, 50]], a)
     p2, tracks = smooth(tracks, [[12, 11, 50, 50]], b)  # same face, moved a little
     assert p2[0, 0] > 0.5  # one contrary frame does not flip the label
-    p3, _ = smooth(tracks, [[300, 300, 50, 50]], b)  # a different face starts fresh
+    p3, tracks = smooth(tracks, [[300, 300, 50, 50]], b)  # a different face starts fresh
     np.testing.assert_allclose(p3, b)
+    p4, tracks = smooth(tracks, [], np.zeros((0, 2)))  # the person turns away: no face, no crash
+    assert p4.shape == (0, 2) and tracks == []
+    p5, _ = smooth(tracks, [[300, 300, 50, 50]], a)  # and back: a fresh track
+    np.testing.assert_allclose(p5, a)

@@ -62,7 +62,7 @@ def test_bad_bytes_give_clear_errors(payload, message):
 
 def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "zero.png").write_bytes(b"")
-    with pytest.raises(ImageError, match="zero.png is empty"):
+    with pytest.raises(ImageError, match="the file is empty"):
         load_rgb(tmp_path / "zero.png")
     with pytest.raises(ImageError, match="not found"):
         load_rgb(tmp_path / "missing.png")
@@ -82,6 +82,25 @@ def test_animated_gif_is_refused():
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
     with pytest.raises(ImageError, match="animated"):
         load_rgb(buf.getvalue())
+
+
+def test_formats_outside_the_list_are_refused_from_the_header():
+    with pytest.raises(ImageError, match="not an image"):
+        load_rgb(encode(Image.new("RGB", (8, 8)), "ICO"))
+    with pytest.raises(ImageError, match="not an image"):
+        load_rgb(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")  # would run Ghostscript
+
+
+def test_camera_jpeg_with_a_preview_frame_is_a_still_photo():
+    photo, preview = Image.new("RGB", (64, 48), (200, 10, 10)), Image.new("RGB", (32, 24))
+    buf = io.BytesIO()
+    photo.save(buf, "MPO", save_all=True, append_images=[preview])
+    assert load_rgb(buf.getvalue()).shape == (48, 64, 3)
+
+
+def test_arrays_have_the_same_pixel_limit():
+    with pytest.raises(ImageError, match="too large: 10000 x 6000"):
+        load_rgb(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (6000, 10000, 3)))
 
 
 def test_webp_and_arrays():

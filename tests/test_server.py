@@ -1,6 +1,12 @@
-"""The real server: python app.py in a subprocess, called through gradio_client."""
+"""The real server: python app.py in a subprocess, called through gradio_client and raw HTTP.
 
+Every way an image can arrive is tried with good, odd and hostile input; after each bad one
+the server must still answer a good image, and its log must hold one line per refusal.
+"""
+
+import base64
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -8,14 +14,24 @@ import pytest
 from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
-from server import running_app
+from server import call_raw, running_app
+
+from demo.gate import NOT_UPLOADED
+
+FILE_META = {"_type": "gradio.FileData"}
 
 
 @pytest.fixture(scope="module")
-def app(tiny_models, tmp_path_factory):
+def server(tiny_models, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "app.log"
-    with running_app(tiny_models, log) as (url, proc):
-        yield Client(url, verbose=False), proc
+    with running_app(tiny_models, log) as srv:
+        srv.client = Client(srv.url, verbose=False)
+        yield srv
+
+
+@pytest.fixture
+def app(server):
+    return server.client, server.proc
 
 
 def check_astronaut(client):
@@ -32,11 +48,12 @@ def test_predict_astronaut_returns_one_face_over_her_face(app):
     check_astronaut(app[0])
 
 
-def test_predict_api_shape(app):
+def test_predict_api_shape_offers_only_models_that_exist(app):
     api = app[0].view_api(return_format="dict", print_info=False)
     params = api["named_endpoints"]["/predict"]["parameters"]
     assert [p["parameter_name"] for p in params][:2] == ["image", "model_name"]
     assert all(p["parameter_has_default"] for p in params[1:])
+    assert params[1]["python_type"]["type"] == "Literal['cnn', 'seed_cnn', 'ensemble']"
 
 
 def test_no_face_is_an_empty_list_and_whole_image_mode(app, sample_root):
@@ -47,25 +64,25 @@ def test_no_face_is_an_empty_list_and_whole_image_mode(app, sample_root):
     assert len(faces) == 1 and faces[0]["box"] == [0, 0, 48, 48]
 
 
-def _png(im):
+def encode(im, fmt="PNG", **kw):
     buf = io.BytesIO()
-    im.save(buf, "PNG")
+    im.save(buf, fmt, **kw)
     return buf.getvalue()
 
 
 def _gif():
-    buf = io.BytesIO()
     frames = [Image.new("RGB", (32, 32), (90 * i, 0, 0)) for i in range(3)]
-    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
-    return buf.getvalue()
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
 
 
 BAD = {
     "not_an_image.jpg": (lambda: b"hello, I am text", "not an image"),
+    "random.png": (lambda: np.random.default_rng(1).bytes(50_000), "not an image"),
     "zero.png": (lambda: b"", "empty"),
     "truncated.jpg": (lambda: (EXAMPLES / "astronaut.jpg").read_bytes()[:3000], "truncated or corrupt"),
-    "huge_20000.png": (lambda: _png(Image.new("L", (20000, 20000))), "too large"),
-    "bomb_40000.png": (lambda: _png(Image.new("1", (40000, 40000))), "too large"),
+    "huge_20000.png": (lambda: encode(Image.new("L", (20000, 20000))), "too large"),
+    "bomb_40000.png": (lambda: encode(Image.new("1", (40000, 40000))), "too large"),
+    "sixty_megapixels.jpg": (lambda: encode(Image.new("L", (10000, 6000)), "JPEG"), "too large: 10000 x 6000"),
     "animated.gif": (_gif, "animated"),
 }
 
@@ -82,17 +99,114 @@ def test_bad_upload_is_a_clear_error_and_the_server_keeps_working(app, tmp_path,
     check_astronaut(client)
 
 
-def test_unavailable_model_is_a_clear_error(app):
-    with pytest.raises(Exception, match="not available"):
-        app[0].predict(handle_file(str(EXAMPLES / "astronaut.jpg")), "resnet50", api_name="/predict")
+def _exif_rotated():
+    """The astronaut stored lying on her side, with the EXIF tag that stands her up again."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    lying = Image.open(EXAMPLES / "astronaut.jpg").crop((0, 0, 512, 400)).rotate(90, expand=True)
+    return encode(lying, "JPEG", exif=exif), (512, 400)
+
+
+def _mode(mode, fmt="PNG"):
+    im = Image.open(EXAMPLES / "astronaut.jpg")
+    if mode == "I;16":
+        arr = np.asarray(im.convert("L"), np.uint16) * 257
+        return encode(Image.fromarray(arr, "I;16"), fmt), im.size
+    return encode(im.convert(mode), fmt), im.size
+
+
+ODD = {
+    "cmyk.jpg": lambda: _mode("CMYK", "JPEG"),
+    "sixteen_bit.png": lambda: _mode("I;16"),
+    "rgba.png": lambda: _mode("RGBA"),
+    "one_pixel.png": lambda: (encode(Image.new("RGB", (1, 1))), (1, 1)),
+    "strip_10000x10.png": lambda: (encode(Image.new("RGB", (10000, 10))), (10000, 10)),
+    "exif_rotated.jpg": _exif_rotated,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_odd_but_valid_images_are_analysed(app, tmp_path, name):
+    data, size = ODD[name]()
+    path = tmp_path / name
+    path.write_bytes(data)
+    image, faces = app[0].predict(handle_file(str(path)), "cnn", api_name="/predict")
+    assert Image.open(image).size == size
+    if size[0] == 512:  # the astronaut, found in every colour mode and upright where EXIF says so
+        assert len(faces) == 1 and 150 < faces[0]["box"][0] < 200 and 60 < faces[0]["box"][1] < 110
+    else:
+        assert faces == []
 
 
 def test_upload_size_is_capped(app, tmp_path):
-    path = tmp_path / "big.png"
-    path.write_bytes(np.random.default_rng(0).bytes(26 * 1024 * 1024))
+    path = tmp_path / "thirty_mb.png"
+    path.write_bytes(np.random.default_rng(0).bytes(30 * 1024 * 1024))
     with pytest.raises(Exception):  # noqa: B017 - the upload itself is refused, before any handler
         app[0].predict(handle_file(str(path)), "cnn", api_name="/predict")
     check_astronaut(app[0])
+
+
+def test_bogus_model_and_detector_names_are_clear_errors(app):
+    image = handle_file(str(EXAMPLES / "astronaut.jpg"))
+    with pytest.raises(Exception, match="resnet50 is not in the list of choices"):
+        app[0].predict(image, "resnet50", api_name="/predict")
+    with pytest.raises(Exception, match="is not in the list of choices"):
+        app[0].predict(image, "../../etc/passwd", api_name="/predict")
+    with pytest.raises(Exception, match="is not in the list of choices"):
+        app[0].predict(image, "cnn", False, "medium", api_name="/predict")
+    check_astronaut(app[0])
+
+
+def test_server_paths_are_never_opened_and_never_described(server, tmp_path):
+    """A raw API path (no "meta") used to be analysed if it was any image the server could read."""
+    face = tmp_path / "face.jpg"
+    face.write_bytes((EXAMPLES / "astronaut.jpg").read_bytes())
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (29 * 2**20))
+    for path in (face, empty, big, tmp_path / "missing.jpg", "/etc/passwd", f"{server.tmp}/../{face.name}"):
+        event, message = call_raw(server.url, [{"path": str(path)}, "cnn", False, "short"])
+        assert (event, message) == ("error", NOT_UPLOADED)  # the same words whether it exists or not
+    event, message = call_raw(server.url, [{"path": str(face), "meta": FILE_META}, "cnn", False, "short"])
+    assert (event, message) == ("error", NOT_UPLOADED)  # Gradio's own check, in the same words
+    event, (_, faces) = call_raw(server.url, [{"path": str(EXAMPLES / "astronaut.jpg")}, "cnn", False, "short"])
+    assert event == "complete" and len(faces) == 1  # the shipped examples are allowed
+
+
+def vm_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def test_data_url_images_go_through_the_same_limits(server):
+    def data_url(raw):
+        return {"path": None, "url": "data:image/png;base64," + base64.b64encode(raw).decode(), "meta": FILE_META}
+
+    event, (_, faces) = call_raw(server.url, [data_url(encode(Image.open(EXAMPLES / "astronaut.jpg"))), "cnn", False, "short"])
+    assert event == "complete" and len(faces) == 1
+    bomb = data_url(encode(Image.new("L", (13000, 13000))))
+    call_raw(server.url, [bomb, "cnn", False, "short"])  # once first, so that lazily built parts of Gradio count as before
+    pid = server.proc.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # resets the peak resident size (VmHWM) to the current one
+    before = vm_kib(pid, "VmRSS")
+    start = time.perf_counter()
+    event, message = call_raw(server.url, [bomb, "cnn", False, "short"])
+    elapsed = time.perf_counter() - start
+    extra_mb = (vm_kib(pid, "VmHWM") - before) / 1024
+    assert event == "error" and "too large: 13000 x 13000 pixels" in message
+    assert elapsed < 1.0 and extra_mb < 100, (elapsed, extra_mb)
+    thirty_mb = data_url(np.random.default_rng(2).bytes(30 * 2**20))
+    event, message = call_raw(server.url, [thirty_mb, "cnn", False, "short"])
+    assert event == "error" and "the limit is 25 MB" in message
+    event, message = call_raw(server.url, [thirty_mb, "cnn"])  # inputs missing: said without echoing the image
+    assert event == "error" and message == "predict takes 4 inputs (gatedimage, dropdown, checkbox, dropdown); the request had 2"
+    event, message = call_raw(server.url, [data_url(b"GIF89a but not really"), "cnn", False, "short"])
+    assert event == "error" and "not an image" in message
+    check_astronaut(server.client)
 
 
 def test_several_requests_at_once(app):
@@ -102,6 +216,17 @@ def test_several_requests_at_once(app):
     with ThreadPoolExecutor(len(jobs)) as pool:
         results = list(pool.map(lambda j: client.predict(handle_file(str(j[0])), j[1], api_name="/predict"), jobs))
     assert [len(faces) for _, faces in results] == [n for _, _, n in jobs]
+
+
+def test_fifty_clients_five_requests_each_are_all_answered(app):
+    def client_session(i):
+        client = Client(app[0].src, verbose=False)
+        image = EXAMPLES / ("four_faces.jpg" if i % 2 else "astronaut.jpg")
+        return [len(client.predict(handle_file(str(image)), "cnn", api_name="/predict")[1]) for _ in range(5)]
+
+    with ThreadPoolExecutor(50) as pool:
+        counts = list(pool.map(client_session, range(50)))
+    assert counts == [[4 if i % 2 else 1] * 5 for i in range(50)]
 
 
 def test_the_same_upload_from_many_users_at_once_always_comes_back_whole(app):
@@ -117,3 +242,13 @@ def test_the_same_upload_from_many_users_at_once_always_comes_back_whole(app):
                 assert len(faces) == 4
                 with Image.open(path) as im:
                     im.load()  # a truncated download fails here
+
+
+def test_every_refusal_was_one_log_line_and_no_traceback(server):
+    """Runs last in this module: the log now holds every bad input above."""
+    log = server.log.read_text()
+    rejected = [line for line in log.splitlines() if " rejected " in line]
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+    assert len(rejected) >= len(BAD) + 10
+    assert "iVBOR" not in log and "base64" not in log  # never image content
+    assert "face.jpg" not in log and "thirty_mb" not in log  # never a file name

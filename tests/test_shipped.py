@@ -39,8 +39,8 @@ def test_metrics_json_is_what_evaluate_measures(name, tmp_path):
 
 def test_demo_serves_the_shipped_weights(tmp_path):
     """python app.py on weights/ as a user starts it; the astronaut is found and she is smiling."""
-    with running_app(WEIGHTS, tmp_path / "app.log") as (url, _):
-        client = Client(url, verbose=False)
+    with running_app(WEIGHTS, tmp_path / "app.log") as server:
+        client = Client(server.url, verbose=False)
         _, faces = client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), SHIPPED[0], api_name="/predict")
     assert len(faces) == 1
     x, y, w, h = faces[0]["box"]

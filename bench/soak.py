@@ -1,0 +1,273 @@
+"""Soak and burst against the real server (python app.py), with its memory and disk sampled.
+
+    python bench/soak.py [--clients 4] [--seconds 120] [--burst-clients 50] [--burst-requests 5]
+                         [--out bench/results]
+
+Starts app.py on a free port with its own TMPDIR (so the server's private file folder can
+be measured), then:
+1. burst: B clients at once, R requests each (all must be answered);
+2. soak: N clients for T seconds, each sending a request as soon as the last came back;
+3. hostile: a 13000 x 13000 PNG sent as a data URL (time to refusal, extra peak memory);
+4. stop: SIGTERM, then counts the image files left under TMPDIR.
+Every second it samples the server's resident memory (VmRSS) and the bytes in its folder.
+Writes soak.json and soak.md. Requests go to 127.0.0.1 only. A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+IMAGES = [EXAMPLES / "astronaut.jpg", EXAMPLES / "four_faces.jpg"]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vm_kib(pid: int, key: str) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def folder_bytes(tmp: Path) -> int:
+    total = 0
+    for path in tmp.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except FileNotFoundError:  # swept while we looked
+            pass
+    return total
+
+
+class Sampler(threading.Thread):
+    """Resident memory and disk use of the server, once a second."""
+
+    def __init__(self, pid: int, tmp: Path):
+        super().__init__(daemon=True)
+        self.pid, self.tmp, self.rows, self.phase = pid, tmp, [], "start"
+        self._stop = threading.Event()
+        self.t0 = time.time()
+
+    def run(self):
+        while not self._stop.wait(1.0):
+            try:
+                self.rows.append({"t": round(time.time() - self.t0, 1), "phase": self.phase,
+                                  "rss_mb": round(vm_kib(self.pid, "VmRSS") / 1024, 1),
+                                  "disk_mb": round(folder_bytes(self.tmp) / 2**20, 2)})
+            except (FileNotFoundError, ProcessLookupError):
+                return
+
+    def stop(self):
+        self._stop.set()
+
+
+def make_client(url: str, downloads: Path):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=str(downloads))
+
+
+def one_request(client, image: Path) -> tuple[float, str | None]:
+    from gradio_client import handle_file
+
+    start = time.perf_counter()
+    try:
+        path, faces = client.predict(handle_file(str(image)), "cnn", api_name="/predict")
+        with Image.open(path) as im:
+            im.load()  # the annotated image arrived whole
+        os.unlink(path)
+        return time.perf_counter() - start, None
+    except Exception as err:  # noqa: BLE001 - a failed request is a result here
+        return time.perf_counter() - start, f"{type(err).__name__}: {err}"[:200]
+
+
+def summarise(results: list[tuple[float, str | None]], seconds: float | None = None) -> dict:
+    ok = [t for t, err in results if err is None]
+    out = {"requests": len(results), "answered": len(ok), "failed": len(results) - len(ok),
+           "errors": sorted({err for _, err in results if err})[:5]}
+    if ok:
+        out.update(p50_ms=round(float(np.percentile(ok, 50)) * 1000, 1),
+                   p95_ms=round(float(np.percentile(ok, 95)) * 1000, 1))
+    if seconds:
+        out["per_second"] = round(len(ok) / seconds, 1)
+    return out
+
+
+def burst(url: str, downloads: Path, clients: int, requests: int) -> dict:
+    def session(i):
+        client = make_client(url, downloads)
+        return [one_request(client, IMAGES[i % 2]) for _ in range(requests)]
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for rows in pool.map(session, range(clients)) for r in rows]
+    return {"clients": clients, "requests_each": requests, **summarise(results)}
+
+
+def soak(url: str, downloads: Path, clients: int, seconds: float) -> dict:
+    deadline = time.time() + seconds
+
+    def session(i):
+        client, rows = make_client(url, downloads), []
+        while time.time() < deadline:
+            rows.append(one_request(client, IMAGES[(i + len(rows)) % 2]))
+        return rows
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for rows in pool.map(session, range(clients)) for r in rows]
+    return {"clients": clients, "seconds": seconds, **summarise(results, seconds)}
+
+
+def hostile(url: str, pid: int) -> dict:
+    buf = io.BytesIO()
+    Image.new("L", (13000, 13000)).save(buf, "PNG")
+    payload = {"path": None, "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
+               "meta": {"_type": "gradio.FileData"}}
+    body = json.dumps({"data": [payload, "cnn", False, "short"]}).encode()
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # peak resident size (VmHWM) := current, so the peak below is this request's
+    before = vm_kib(pid, "VmRSS")
+    start = time.perf_counter()
+    req = urllib.request.Request(f"{url}gradio_api/call/predict", data=body,
+                                 headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
+    answer = urllib.request.urlopen(f"{url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
+    elapsed = time.perf_counter() - start
+    return {"case": "13000 x 13000 PNG as a data URL", "png_kb": round(len(buf.getvalue()) / 1024),
+            "refused": "event: error" in answer and "too large" in answer,
+            "seconds": round(elapsed, 3), "extra_peak_mb": round((vm_kib(pid, "VmHWM") - before) / 1024, 1)}
+
+
+def markdown(r: dict) -> str:
+    b, s, h, m = r["burst"], r["soak"], r["hostile"], r["memory_disk"]
+    lines = [
+        f"Server soak, {r['machine']}; python app.py with the shipped weights, model cnn, "
+        f"requests from gradio_client on 127.0.0.1 (astronaut.jpg and four_faces.jpg in turn).",
+        "",
+        "| phase | clients | requests | answered | failed | p50 ms | p95 ms | per second |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| burst ({b['requests_each']} each) | {b['clients']} | {b['requests']} | {b['answered']} | {b['failed']} "
+        f"| {b.get('p50_ms', '-')} | {b.get('p95_ms', '-')} | |",
+        f"| soak ({s['seconds']:.0f} s) | {s['clients']} | {s['requests']} | {s['answered']} | {s['failed']} "
+        f"| {s.get('p50_ms', '-')} | {s.get('p95_ms', '-')} | {s.get('per_second', '-')} |",
+        "",
+        f"Server memory during the soak: {m['soak_rss_start_mb']} MB resident at its start, "
+        f"{m['soak_rss_end_mb']} MB at its end (growth {m['soak_rss_growth_mb']} MB, peak {m['soak_rss_max_mb']} MB). "
+        f"Its files on disk: at most {m['disk_max_mb']} MB in any 1-second sample ({m['samples']} samples).",
+        "",
+        f"Hostile input: {h['case']} ({h['png_kb']} KB): refused = {h['refused']} in {h['seconds']} s, "
+        f"{h['extra_peak_mb']} MB extra peak memory.",
+        "",
+        f"After SIGTERM: exit code {r['stop']['exit_code']}, {r['stop']['image_files_left']} image files left "
+        f"under the server's TMPDIR.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=120)
+    p.add_argument("--burst-clients", type=int, default=50)
+    p.add_argument("--burst-requests", type=int, default=5)
+    p.add_argument("--weights", type=Path, help="folder of models (default: weights/)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="ekspresi-soak-"))
+    tmp, downloads = work / "server-tmp", work / "downloads"
+    tmp.mkdir()
+    downloads.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(tmp),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    if args.weights:
+        env["EKSPRESI_WEIGHTS"] = str(args.weights.resolve())
+    log = open(work / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url + "gradio_api/info", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise SystemExit(f"app.py did not start; see {work / 'app.log'}") from None
+                time.sleep(0.5)
+        sampler = Sampler(proc.pid, tmp)
+        sampler.start()
+        print("burst ...", flush=True)
+        sampler.phase = "burst"
+        burst_result = burst(url, downloads, args.burst_clients, args.burst_requests)
+        print(burst_result, flush=True)
+        sampler.phase = "warm-up"
+        soak(url, downloads, args.clients, 10)  # caches, thread pools and lazily built parts settle first
+        print(f"soak {args.clients} clients x {args.seconds:.0f} s ...", flush=True)
+        sampler.phase = "soak"
+        soak_start = len(sampler.rows)
+        soak_result = soak(url, downloads, args.clients, args.seconds)
+        soak_rows = sampler.rows[soak_start:]
+        print(soak_result, flush=True)
+        sampler.phase = "hostile"
+        hostile_result = hostile(url, proc.pid)
+        print(hostile_result, flush=True)
+        time.sleep(1.5)
+        sampler.stop()
+        proc.send_signal(signal.SIGTERM)
+        exit_code = proc.wait(60)
+        left = [q for q in tmp.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    rss = [row["rss_mb"] for row in soak_rows]
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "burst": burst_result,
+        "soak": soak_result,
+        "hostile": hostile_result,
+        "memory_disk": {"samples": len(sampler.rows), "soak_rss_start_mb": rss[0], "soak_rss_end_mb": rss[-1],
+                        "soak_rss_growth_mb": round(rss[-1] - rss[0], 1), "soak_rss_max_mb": max(rss),
+                        "disk_max_mb": max(row["disk_mb"] for row in sampler.rows)},
+        "stop": {"exit_code": exit_code, "image_files_left": len(left)},
+        "samples": sampler.rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "soak.md").write_text(markdown(result))
+    print(markdown(result))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
