@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -62,6 +62,16 @@ train-mobilenetv2: $(MOBILENET_WEIGHTS)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
+
+# ONNX and LiteRT copies of every model in weights/ (not committed; see .gitignore).
+export: $(VENV)/.dev
+	for model in $(wildcard weights/*.keras); do \
+	    $(PY) -m trainer.export $$model --format onnx && $(PY) -m trainer.export $$model --format litert || exit 1; \
+	done
+
+# Milliseconds per face for each runtime: bench/results/runtimes.{json,md} and the README table.
+runtimes: export
+	$(PY) bench/runtimes.py --readme README.md
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py

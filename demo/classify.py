@@ -1,8 +1,11 @@
-"""Load saved emotion models (.keras + NAME.json) and classify batches of face crops.
+"""Load saved emotion models (NAME.keras, NAME.onnx or NAME.tflite + NAME.json) and classify
+batches of face crops.
 
-The .keras file carries its own scaling, channel handling and augmentation layers;
-NAME.json beside it carries the class names. This module only brings crops to the
-input shape the model declares and calls it once per batch.
+The model file carries its own scaling, channel handling and (for .keras) augmentation
+layers; NAME.json beside it carries the class names. This module only brings crops to the
+input shape the model declares and calls it once per batch. The three runtimes (Keras,
+ONNX Runtime, LiteRT; trainer.export writes the last two) share that one preparation, so
+they differ only in the call itself.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,15 +22,64 @@ from PIL import Image
 
 from demo.faces import WEIGHTS
 
-# Display names for the models we ship, in dropdown order; other .keras files in
+# Display names for the models we ship, in dropdown order; other model files in
 # weights/ (a user's own) are listed after them under their file name.
 SHIPPED = {"cnn": "CNN", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
 ENSEMBLE = "ensemble"
 TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
+RUNTIMES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
 
 
 class ModelUnavailable(RuntimeError):
     """The selected model cannot be used; the message says why and what to do."""
+
+
+def _keras_fn(path: Path):
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(path)  # safe_mode: refuses arbitrary code
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    # One traced graph for any batch size: far cheaper per call than model.predict.
+    # training=False is essential: Keras' random augmentation layers default to
+    # training mode when a model is called without it.
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
+    return (lambda batch: np.asarray(fn(batch))), shape, int(model.output_shape[-1])
+
+
+def _onnx_fn(path: Path):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelUnavailable("the onnx runtime needs onnxruntime (pip install onnxruntime)") from None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inp, out = session.get_inputs()[0], session.get_outputs()[0]
+    return (lambda batch: session.run([out.name], {inp.name: batch})[0]), tuple(inp.shape[1:]), int(out.shape[-1])
+
+
+def _litert_fn(path: Path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # LiteRT's own package: no TensorFlow needed
+    except ImportError:
+        raise ModelUnavailable("the litert runtime needs ai-edge-litert (pip install ai-edge-litert)") from None
+    interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    lock, allocated = threading.Lock(), {"shape": None}
+
+    def call(batch: np.ndarray) -> np.ndarray:
+        with lock:  # one interpreter holds one set of tensors
+            if allocated["shape"] != batch.shape:  # the file keeps a resizable batch dimension
+                interpreter.resize_tensor_input(inp["index"], batch.shape)
+                interpreter.allocate_tensors()
+                allocated["shape"] = batch.shape
+            interpreter.set_tensor(inp["index"], batch)
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"]).copy()
+
+    return call, tuple(int(d) for d in inp["shape"][1:]), int(out["shape"][-1])
+
+
+LOADERS = {".keras": _keras_fn, ".onnx": _onnx_fn, ".tflite": _litert_fn}
 
 
 @dataclass
@@ -35,34 +88,25 @@ class EmotionModel:
     path: Path
     class_names: list[str]
     input_shape: tuple[int, int, int]
-    keras_model: object = field(repr=False)
-    _fn: object = field(default=None, repr=False)
+    _fn: Callable[[np.ndarray], np.ndarray] = field(repr=False)
 
     @classmethod
     def load(cls, path: Path) -> EmotionModel:
-        import keras
-        import tensorflow as tf
-
+        """A .keras, .onnx or .tflite file with its NAME.json beside it."""
         path = Path(path)
         meta_path = path.with_suffix(".json")
+        if path.suffix not in LOADERS:
+            raise ModelUnavailable(f"{path.name}: not a model file ({', '.join(LOADERS)})")
         if not path.is_file():
             raise ModelUnavailable(f"{path.name} is missing from {path.parent}/")
         if not meta_path.is_file():
             raise ModelUnavailable(f"{meta_path.name} (class names) is missing beside {path.name}")
         meta = json.loads(meta_path.read_text())
-        model = keras.saving.load_model(path)  # safe_mode: refuses arbitrary code
+        fn, shape, outputs = LOADERS[path.suffix](path)
         class_names = list(meta["class_names"])
-        if model.output_shape[-1] != len(class_names):
-            raise ModelUnavailable(
-                f"{path.name} outputs {model.output_shape[-1]} classes but {meta_path.name} names {len(class_names)}"
-            )
-        shape = tuple(int(d) for d in model.input_shape[1:])
-        # One traced graph for any batch size: far cheaper per call than model.predict.
-        # training=False is essential: Keras' random augmentation layers default to
-        # training mode when a model is called without it.
-        fn = tf.function(lambda x: model(x, training=False),
-                         input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
-        return cls(meta.get("name", path.stem), path, class_names, shape, model, fn)
+        if outputs != len(class_names):
+            raise ModelUnavailable(f"{path.name} outputs {outputs} classes but {meta_path.name} names {len(class_names)}")
+        return cls(meta.get("name", path.stem), path, class_names, tuple(int(d) for d in shape), fn)
 
     def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> float32 batch at the model's size and channel count."""
@@ -88,7 +132,7 @@ class EmotionModel:
         batch = self.prepare(crops)
         if not flip_tta:
             return np.asarray(self._fn(batch))
-        probs = np.asarray(self._fn(np.concatenate([batch, batch[:, :, ::-1]])))
+        probs = np.asarray(self._fn(np.ascontiguousarray(np.concatenate([batch, batch[:, :, ::-1]]))))
         return (probs[: len(crops)] + probs[len(crops) :]) / 2
 
 
@@ -108,16 +152,24 @@ class Ensemble:
 
 
 class ModelStore:
-    """Models in a folder, loaded on first use and cached; safe to share between users."""
+    """Models in a folder, loaded on first use and cached; safe to share between users.
 
-    def __init__(self, folder: Path | None = None):
+    `runtime` picks which files count: NAME.keras (Keras), NAME.onnx (ONNX Runtime) or
+    NAME.tflite (LiteRT), each with NAME.json beside it (so the face detectors' .tflite
+    files, which have none, are never taken for emotion models).
+    """
+
+    def __init__(self, folder: Path | None = None, runtime: str = "keras"):
         # EKSPRESI_WEIGHTS points the demo at another folder of models (tests, your own runs).
         self.folder = Path(folder or os.environ.get("EKSPRESI_WEIGHTS") or WEIGHTS)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {sorted(RUNTIMES)}")
+        self.suffix = RUNTIMES[runtime]
         self._cache: dict[str, EmotionModel] = {}
         self._lock = threading.Lock()
 
     def available(self) -> list[str]:
-        return sorted(p.stem for p in self.folder.glob("*.keras") if p.with_suffix(".json").is_file())
+        return sorted(p.stem for p in self.folder.glob(f"*{self.suffix}") if p.with_suffix(".json").is_file())
 
     def names(self) -> list[str]:
         """What the dropdown and the API accept: the models present, then the ensemble of two or more."""
@@ -142,10 +194,13 @@ class ModelStore:
                                        f"available: {', '.join(names) or 'none'}")
             label = SHIPPED.get(name, name)
             hint = f" Train it with `{TRAIN_HINT.format(name=name)}`." if name in SHIPPED else ""
+            if self.suffix != ".keras" and (self.folder / f"{name}.keras").is_file():
+                fmt = next(r for r, suffix in RUNTIMES.items() if suffix == self.suffix)
+                hint = f" Export it with `python -m trainer.export {self.folder / name}.keras --format {fmt}`."
             raise ModelUnavailable(f"model {label!r} is not available (choose one of: {', '.join(names) or 'none'}).{hint}")
         if name == ENSEMBLE:
             return Ensemble([self.get(n) for n in self.available()])
         with self._lock:
             if name not in self._cache:
-                self._cache[name] = EmotionModel.load(self.folder / f"{name}.keras")
+                self._cache[name] = EmotionModel.load(self.folder / f"{name}{self.suffix}")
             return self._cache[name]

@@ -38,7 +38,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m demo.predict", description=__doc__.split("\n")[0])
     p.add_argument("paths", nargs="+", help="image files or folders")
     p.add_argument("--model", help="model name in weights/ (default: the first shipped one), or 'ensemble'")
-    p.add_argument("--weights", type=Path, help="folder of .keras models (default: weights/)")
+    p.add_argument("--weights", type=Path, help="folder of models (default: weights/)")
+    p.add_argument("--runtime", choices=["keras", "onnx", "litert"], default="keras",
+                   help="run NAME.keras with Keras, or NAME.onnx / NAME.tflite (python -m trainer.export) "
+                        "with ONNX Runtime / LiteRT")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="short")
     p.add_argument("--whole-image", action="store_true", help="treat each image as one face crop")
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
@@ -55,7 +58,7 @@ def main(argv=None) -> int:
         print(f"error: no image files ({suffixes}) in {', '.join(args.paths)}", file=sys.stderr)
         return 2
 
-    store = ModelStore(args.weights)
+    store = ModelStore(args.weights, runtime=args.runtime)
     try:
         model = store.get(args.model or store.default())
     except ModelUnavailable as err:
