@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak webcam export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -75,6 +75,10 @@ runtimes: export
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py
+
+# The live webcam in headless Chromium: frames per second and lag, bench/results/webcam.{json,md}.
+webcam: $(VENV)/.dev
+	$(PY) bench/webcam.py --readme README.md
 
 # The real server under load and hostile input: bench/results/soak.{json,md}.
 soak: $(VENV)/.dev

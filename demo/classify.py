@@ -147,8 +147,8 @@ class Ensemble:
             raise ModelUnavailable("the models in weights/ do not share one class list; no ensemble")
         self.name, self.models, self.class_names = ENSEMBLE, models, list(models[0].class_names)
 
-    def predict(self, crops):
-        return np.mean([m.predict(crops) for m in self.models], axis=0)
+    def predict(self, crops, flip_tta: bool = True):
+        return np.mean([m.predict(crops, flip_tta) for m in self.models], axis=0)
 
 
 class ModelStore:

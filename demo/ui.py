@@ -5,25 +5,27 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.data_classes import ImageData
 from gradio.exceptions import InvalidPathError
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
 from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size
 from demo.images import ImageError
-from demo.pipeline import analyse, annotate, detect_and_classify, face_record
+from demo.live import TIMELINE_EVERY_S, jpeg_data_url, process_frame, timeline_image
+from demo.pipeline import analyse, annotate
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
-from demo.smoothing import smooth
+from demo.tracking import Tracker
 
 log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+STREAM_EVERY_S = 0.01  # the browser sends the next frame within 10 ms of the last result
 EXPIRY = f"{MAX_AGE_S // 60} minutes"
 PRIVACY = (f"Your images are analysed in memory. What you upload and the annotated results are deleted from the "
            f"server within {EXPIRY}, and all of them when the server stops; nothing is logged but a one-line "
@@ -59,6 +61,28 @@ class GatedImage(gr.Image):
     @classmethod
     def get_block_name(cls):
         return "image"
+
+
+class InlineImage(gr.Image):
+    """An output image sent as a JPEG data URL: never written to the server's disk, and shown
+    without a second request (Gradio's own postprocess saves a file and sends its URL)."""
+
+    def postprocess(self, value):
+        return None if value is None else ImageData(url=jpeg_data_url(value))
+
+    @classmethod
+    def get_block_name(cls):
+        return "image"
+
+
+class LiveImage(GatedImage):
+    """The webcam component that also shows the annotated stream, in place of the camera's preview.
+
+    Gradio's webcam hides its preview once the component has a value, so writing each
+    annotated frame back to it gives one live view.
+    """
+
+    postprocess = InlineImage.postprocess
 
 
 class Page(gr.Blocks):
@@ -157,27 +181,25 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
         return results.save_jpeg(annotate(rgb, faces)), faces
 
-    def stream(frame, model_name, detector, tracks):
-        """One webcam frame: annotated frame, updated smoothing tracks, timing readout."""
+    def stream(frame, model_name, detector, tracker):
+        """One webcam frame: the annotated frame (shown in place of the camera), tracker, readout."""
         if frame is None:
-            return None, tracks, ""
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
+            return gr.skip(), tracker, gr.skip()
+        tracker = tracker or Tracker()
         try:
             model = engine.model(model_name)
         except gr.Error as err:
-            return frame, tracks, f"⚠️ {err.message}"
-        rgb = frame  # an RGB array: GatedImage has checked and decoded it
-        boxes, probs = detect_and_classify(rgb, model, engine.detector(detector), timings=timings)
-        probs, tracks = smooth(tracks, boxes, probs)
-        faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
-        out = annotate(rgb, faces, timings)
-        total = (time.perf_counter() - start) * 1000
-        parts = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
-        readout = f"{total:.0f} ms per frame ({parts} ms) · {len(faces)} face{'s' if len(faces) != 1 else ''}"
-        if faces:
-            readout += " · " + "; ".join(f"{f['label']} {f['confidence']:.0%}" for f in faces)
-        return out, tracks, readout
+            return frame, tracker, f"⚠️ {err.message}"
+        out, readout = process_frame(frame, model, engine.detector(detector), tracker)
+        return out, tracker, readout
+
+    def timeline(tracker, model_name):
+        """The timeline chart, a few times a second, from the viewer's tracker (no model call)."""
+        try:
+            chart = timeline_image(tracker, engine.model(model_name).class_names)
+        except gr.Error:
+            chart = None
+        return gr.skip() if chart is None else chart
 
     with Page(title="Ekspresi: facial emotion recognition") as app:
         gr.Markdown(
@@ -193,7 +215,7 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         with gr.Accordion("About the models", open=False):
             gr.Markdown(models_markdown(engine.store))
         with gr.Tabs():
-            with gr.Tab("Upload", id="upload"):
+            with gr.Tab("Upload", id="upload") as upload_tab:
                 with gr.Row():
                     with gr.Column():
                         image_in = GatedImage(type="numpy", sources=["upload", "clipboard"],
@@ -206,23 +228,32 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                 examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".png", ".webp"))
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image_in], label="Examples")
-            with gr.Tab("Webcam", id="webcam"):
+            with gr.Tab("Webcam", id="webcam") as webcam_tab:
                 with gr.Row():
-                    cam = GatedImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
-                                   webcam_options=gr.WebcamOptions(
-                                       mirror=True,
-                                       constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}},
-                                   ))
-                    cam_out = gr.Image(label="Live result", format="jpeg", interactive=False)
-                readout = gr.Markdown()
-                tracks = gr.State([])
+                    with gr.Column(scale=3):
+                        cam = LiveImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam (live result)",
+                                        webcam_options=gr.WebcamOptions(
+                                            mirror=True,
+                                            constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}},
+                                        ))
+                        readout = gr.Markdown()
+                    with gr.Column(scale=2):
+                        plot = InlineImage(label="Largest face, last 30 seconds", interactive=False,
+                                           buttons=[])
+                tracker = gr.State(None)
+                ticker = gr.Timer(TIMELINE_EVERY_S, active=False)
         gr.Markdown(PRIVACY + " Intended for demonstration and research only; never use it to make decisions "
                     "about people.")
 
         event = run.click(predict, [image_in, model_dd, whole, detector_dd], [image_out, faces_json],
                           api_name="predict", concurrency_limit=4)
         event.then(summary_markdown, faces_json, summary, api_visibility="private")
-        cam.stream(stream, [cam, model_dd, detector_dd, tracks], [cam_out, tracks, readout], stream_every=0.2,
-                   time_limit=300, concurrency_limit=8, api_visibility="private")
+        # The browser sends a frame every stream_every seconds while none is pending: a slow
+        # model lowers the frame rate instead of building a queue.
+        cam.stream(stream, [cam, model_dd, detector_dd, tracker], [cam, tracker, readout], stream_every=STREAM_EVERY_S,
+                   time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
+        ticker.tick(timeline, [tracker, model_dd], plot, api_visibility="private", show_progress="hidden")
+        webcam_tab.select(lambda: gr.Timer(active=True), None, ticker, api_visibility="private")
+        upload_tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")
     return app
 

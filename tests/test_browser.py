@@ -3,8 +3,11 @@
 Screenshots go to artifacts/ (uploaded as test artefacts in CI).
 """
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,11 +96,35 @@ def test_webcam_tab_streams_annotated_frames(page):
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("Click to Access Webcam").click()
     page.get_by_label("capture photo").first.click()
-    readout = page.get_by_text("ms per frame")
-    readout.first.wait_for(timeout=60_000)
-    page.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
+    page.wait_for_function("() => /cnn · \\d+ ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
+    # One live view: the annotated frame replaces the camera's preview in the same component.
+    shown = page.evaluate("""() => { const v = document.querySelector('video[data-testid="webcam-video"]');
+        const img = v.parentElement.querySelector('img');
+        return {video: getComputedStyle(v).display, img: img.src.slice(0, 22), w: img.naturalWidth}; }""")
+    assert shown == {"video": "none", "img": "data:image/jpeg;base64", "w": 640}, shown
     page.screenshot(path=str(ARTIFACTS / "webcam.png"), full_page=True)
     # No face in view: the stream goes on (a frame without a face used to end it with an error) ...
     page.wait_for_function("() => /ms per frame.*· 0 faces/.test(document.body.innerText)", timeout=30_000)
     # ... and picks the face up again when it comes back.
     page.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=30_000)
+    # The timeline of the largest face is drawn beside it.
+    page.wait_for_function("""() => [...document.querySelectorAll('img')].filter(
+        im => im.src.startsWith('data:image/jpeg') && im.naturalWidth === 480).length === 1""", timeout=30_000)
+    # Switching the model mid-stream: the next frames come from the other model.
+    page.get_by_label("Model").first.click()
+    page.get_by_role("option", name="seed_cnn").click()
+    page.wait_for_function("() => /seed_cnn · \\d+ ms per frame/.test(document.body.innerText)", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "webcam_switched.png"), full_page=True)
+
+
+def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, tmp_path):
+    """bench/webcam.py end to end, briefly: frames are shown and their lag is measured."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    r = subprocess.run([sys.executable, "bench/webcam.py", "--seconds", "4", "--cases", "0", "--weights",
+                        str(tiny_models), "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [viewer] = json.loads((tmp_path / "webcam.json").read_text())["cases"][0]["viewers"]
+    assert viewer["fps"] > 1 and 0 <= viewer["lag_p50_ms"] < 2000
+    assert viewer["last_readout"].startswith("cnn · ")

@@ -1,4 +1,4 @@
-"""Real MediaPipe on real photos, real Keras models, crops, batching, smoothing and overlay."""
+"""Real MediaPipe on real photos, real Keras models, crops, batching, tracking and overlay."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from demo.faces import FaceDetector, crop_face
 from demo.images import load_rgb
 from demo.overlay import COLOURS, draw_faces
 from demo.pipeline import analyse, annotate
-from demo.smoothing import smooth
+from demo.tracking import Tracker
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_all_faces_classified_in_one_batch(detector, store):
     model = store.get("cnn")
     calls = []
     original = model.predict
-    model.predict = lambda crops: calls.append(len(crops)) or original(crops)
+    model.predict = lambda crops, flip_tta=True: calls.append(len(crops)) or original(crops, flip_tta)
     try:
         faces = analyse(load_rgb(EXAMPLES / "four_faces.jpg"), model, detector)
     finally:
@@ -110,15 +110,39 @@ def test_overlay_draws_boxes_in_the_emotion_colour():
     assert annotate(rgb, []).sum() == 0
 
 
-def test_smoothing_follows_faces_and_damps_flicker():
-    a = np.array([[1.0, 0.0]])
-    b = np.array([[0.0, 1.0]])
-    p1, tracks = smooth([], [[10, 10, 50, 50]], a)
-    p2, tracks = smooth(tracks, [[12, 11, 50, 50]], b)  # same face, moved a little
-    assert p2[0, 0] > 0.5  # one contrary frame does not flip the label
-    p3, tracks = smooth(tracks, [[300, 300, 50, 50]], b)  # a different face starts fresh
+def test_tracker_smooths_each_face_and_keeps_its_id():
+    a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    tracker = Tracker()
+    p1, ids1 = tracker.update([[10, 10, 50, 50]], a, t=0.0)
+    p2, ids2 = tracker.update([[12, 11, 50, 50]], b, t=0.1)  # same face, moved a little
+    assert ids2 == ids1 == [1] and p2[0, 0] > 0.5  # one contrary frame does not flip the label
+    p3, ids3 = tracker.update([[300, 300, 50, 50]], b, t=0.2)  # a different face starts fresh
     np.testing.assert_allclose(p3, b)
-    p4, tracks = smooth(tracks, [], np.zeros((0, 2)))  # the person turns away: no face, no crash
-    assert p4.shape == (0, 2) and tracks == []
-    p5, _ = smooth(tracks, [[300, 300, 50, 50]], a)  # and back: a fresh track
-    np.testing.assert_allclose(p5, a)
+    assert ids3 == [2]
+    p4, ids4 = tracker.update([], np.zeros((0, 2)), t=0.3)  # the person turns away: no face, no crash
+    assert p4.shape == (0, 2) and ids4 == [] and tracker.tracks == []
+
+
+def test_tracker_matches_best_overlaps_first_and_bridges_missed_frames():
+    tracker = Tracker(max_missing=2)
+    left, right = [0, 0, 100, 100], [150, 0, 100, 100]
+    _, ids = tracker.update([left, right], np.eye(2), t=0)
+    assert ids == [1, 2]
+    _, ids = tracker.update([[160, 0, 100, 100], [5, 0, 100, 100]], np.eye(2), t=1)  # order swapped
+    assert ids == [2, 1]
+    tracker.update([[5, 0, 100, 100]], np.eye(2)[:1], t=2)  # the right face is missed once ...
+    _, ids = tracker.update([[5, 0, 100, 100], [160, 0, 100, 100]], np.eye(2), t=3)
+    assert ids == [1, 2]  # ... and keeps its id
+    for t in (4, 5, 6):
+        tracker.update([], np.zeros((0, 2)), t=t)
+    _, ids = tracker.update([[160, 0, 100, 100]], np.eye(2)[:1], t=7)
+    assert ids == [3]  # gone for longer than max_missing: a new face
+
+
+def test_timeline_keeps_the_largest_face_over_the_last_30_seconds():
+    tracker = Tracker()
+    for i in range(400):  # 40 s at 10 frames a second
+        tracker.update([[0, 0, 10, 10], [50, 50, 80, 80]], np.array([[1.0, 0.0], [0.0, 1.0]]), t=i / 10)
+    seconds, probs = tracker.timeline()
+    assert seconds[0] >= -30.0 and seconds[-1] == 0 and len(seconds) == 301
+    np.testing.assert_allclose(probs[-1], [0.0, 1.0])  # the 80 x 80 face, not the 10 x 10 one

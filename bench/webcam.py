@@ -1,0 +1,244 @@
+"""Live webcam in a real browser: delivered frames per second and capture-to-display lag.
+
+    python bench/webcam.py [--seconds 60] [--out bench/results] [--readme README.md]
+
+Headless Chromium (Debian's, driven by Playwright) gets a fake camera that plays a
+640 x 480, 30 fps video whose every frame carries its own number as eight black or white
+squares in the top-left corner. In the page, a sampler reads the number of the frame the
+camera shows now (the <video>) and of the annotated frame on screen (the webcam
+component's <img>, mirrored like the preview, so its squares sit top-right in reverse
+order); their difference is the lag. It runs against the real server (python app.py) for:
+one viewer with the default model, two viewers at once, and one viewer with a slower model
+(the ensemble of two copies of the shipped cnn, which doubles the model's work). Writes
+webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
+A benchmark, not a test: nothing else should run on the machine meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
+FPS, LOOP = 30, 120  # the fake camera: 30 frames a second, 4 seconds, then again from the start
+BITS, SQUARE, MARGIN = 8, 20, 10  # frame number: 8 squares of 20 px, 10 px from the top-left corner
+SIZE = (640, 480)
+
+SAMPLER = """({bits, square, margin, loop, fps}) => {
+  // Reads only the strip with the squares (a full-frame copy per sample would slow the page).
+  const stripW = margin + bits * square + margin, stripH = margin + square + margin;
+  const canvas = document.createElement('canvas'); canvas.width = stripW; canvas.height = stripH;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const read = (el, w, mirrored) => {
+    if (!w) return null;
+    ctx.drawImage(el, mirrored ? w - stripW : 0, 0, stripW, stripH, 0, 0, stripW, stripH);
+    const data = ctx.getImageData(0, 0, stripW, stripH).data;
+    let n = 0;
+    for (let i = 0; i < bits; i++) {
+      const x = margin + i * square + square / 2, y = margin + square / 2;
+      const px = ((y * stripW) + (mirrored ? stripW - x : x)) * 4;
+      n = n * 2 + ((data[px] + data[px + 1] + data[px + 2]) / 3 > 128 ? 1 : 0);
+    }
+    return n < loop ? n : null;
+  };
+  window.__samples = []; let last = null, lastKey = '';
+  setInterval(() => {
+    const video = document.querySelector('video[data-testid="webcam-video"]');
+    const img = video && video.parentElement.querySelector('img');
+    if (!video || !img || !img.complete || !img.src || !img.src.startsWith('data:')) return;
+    const key = img.src.length + img.src.slice(-24);  // only a new frame is worth reading
+    if (key === lastKey) return;
+    lastKey = key;
+    const shown = read(img, img.naturalWidth, true);
+    if (shown === null || shown === last) return;
+    last = shown;
+    const now = read(video, video.videoWidth, false);
+    if (now === null) return;
+    window.__samples.push([performance.now(), shown, ((now - shown) % loop + loop) % loop * 1000 / fps]);
+  }, 4);
+}"""
+
+
+def frame_with_number(base: Image.Image, n: int) -> Image.Image:
+    im = base.copy()
+    for i in range(BITS):
+        bit = (n >> (BITS - 1 - i)) & 1
+        x = MARGIN + i * SQUARE
+        im.paste((255, 255, 255) if bit else (0, 0, 0), (x, MARGIN, x + SQUARE, MARGIN + SQUARE))
+    return im
+
+
+def write_numbered_y4m(path: Path) -> None:
+    base = Image.new("RGB", SIZE, (60, 60, 70))
+    base.paste(Image.open(ROOT / "examples" / "astronaut.jpg").resize((420, 420)), (110, 40))
+    w, h = SIZE
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for n in range(LOOP):
+            ycc = np.asarray(frame_with_number(base, n).convert("YCbCr"), dtype=np.float32)
+            cb, cr = (ycc[..., i].reshape(h // 2, 2, w // 2, 2).mean((1, 3)).astype(np.uint8) for i in (1, 2))
+            f.write(b"FRAME\n" + ycc[..., 0].astype(np.uint8).tobytes() + cb.tobytes() + cr.tobytes())
+
+
+def start_server(weights: Path, work: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "EKSPRESI_WEIGHTS": str(weights), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(work)}
+    env.pop("GRADIO_TEMP_DIR", None)
+    log = open(work / f"app-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(url + "gradio_api/info", timeout=2)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"app.py did not start; see {log.name}") from None
+            time.sleep(0.5)
+
+
+def open_viewer(browser, url: str, model_label: str | None):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    if model_label:
+        page.get_by_label("Model").first.click()
+        page.get_by_role("option", name=model_label).click()
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_label("capture photo").first.click()
+    page.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
+    page.evaluate(SAMPLER, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS})
+    return context, page
+
+
+def summarise(samples: list, seconds: float) -> dict:
+    t = np.array([s[0] for s in samples]) / 1000
+    lag = np.array([s[2] for s in samples])
+    if len(t) < 2:
+        return {"frames_shown": int(len(t)), "fps": 0.0}
+    span = t[-1] - t[0]
+    first, last = lag[t < t[0] + 10], lag[t > t[-1] - 10]
+    return {"seconds": round(float(span), 1), "frames_shown": int(len(t)), "fps": round(float(len(t) / span), 1),
+            "frames_dropped": int(round(span * FPS)) - int(len(t)),
+            "lag_p50_ms": round(float(np.percentile(lag, 50)), 1), "lag_p95_ms": round(float(np.percentile(lag, 95)), 1),
+            "lag_first_10s_p50_ms": round(float(np.median(first)), 1),
+            "lag_last_10s_p50_ms": round(float(np.median(last)), 1)}
+
+
+def run_case(browser, url: str, viewers: int, model_label: str | None, seconds: float) -> list[dict]:
+    opened = [open_viewer(browser, url, model_label) for _ in range(viewers)]
+    for _, page in opened:
+        page.evaluate("() => { window.__samples = []; }")
+    time.sleep(seconds)
+    results = [summarise(page.evaluate("window.__samples"), seconds) for _, page in opened]
+    readouts = [re.findall(r"\S+ · \d+ ms per frame[^\n]*", page.evaluate("document.body.innerText"))[:1]
+                for _, page in opened]
+    for (context, _), result, readout in zip(opened, results, readouts):
+        result["last_readout"] = readout[0] if readout else ""
+        context.close()
+    return results
+
+
+def markdown(result: dict) -> str:
+    lines = ["| case | viewer | fps shown | frames dropped | lag p50 ms | lag p95 ms | lag p50, first / last 10 s |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for case in result["cases"]:
+        for i, v in enumerate(case["viewers"], 1):
+            lines.append(f"| {case['name']} | {i} | {v['fps']} | {v.get('frames_dropped', '-')} | "
+                         f"{v.get('lag_p50_ms', '-')} | {v.get('lag_p95_ms', '-')} | "
+                         f"{v.get('lag_first_10s_p50_ms', '-')} / {v.get('lag_last_10s_p50_ms', '-')} |")
+    lines += ["", f"Headless Chromium with a 640 x 480, {FPS} fps fake camera, the server on the same machine "
+                  f"({result['machine']}), {result['seconds']:.0f} s per case. Lag: from the camera showing a "
+                  f"frame to the annotated frame on screen, read from numbers drawn into the frames "
+                  f"(resolution one camera frame, {1000 / FPS:.0f} ms). Written by `python bench/webcam.py`."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--weights", type=Path, default=ROOT / "weights")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")
+    p.add_argument("--cases", type=int, nargs="*", help="run only these cases (0: one viewer, 1: two, 2: slow model)")
+    args = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="ekspresi-webcam-"))
+    video = work / "numbered.y4m"
+    write_numbered_y4m(video)
+    keras_files = sorted(args.weights.glob("*.keras"))
+    default = keras_files[0].stem
+    # The slow case: the ensemble of the shipped model and a copy of it, twice the model's work.
+    slow = work / "weights-slow"
+    slow.mkdir()
+    for suffix in (".keras", ".json"):
+        shutil.copy(keras_files[0].with_suffix(suffix), slow / f"{default}{suffix}")
+        shutil.copy(keras_files[0].with_suffix(suffix), slow / f"{default}_copy{suffix}")
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
+             "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}",
+             "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+             "--disable-backgrounding-occluded-windows"]
+    cases = [(f"{default}, 1 viewer", args.weights, 1, None), (f"{default}, 2 viewers", args.weights, 2, None),
+             ("ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models")]
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "seconds": args.seconds, "camera_fps": FPS, "cases": []}
+    with sync_playwright() as pw:
+        # Two viewers are two pages of one browser: a second browser process on the same two
+        # cores measured slower still (4 frames a second each against 6).
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        for i, (name, weights, viewers, label) in enumerate(cases):
+            if args.cases is not None and i not in args.cases:
+                continue
+            proc, url = start_server(weights, work)
+            try:
+                print(f"{name} ...", flush=True)
+                viewers_result = run_case(browser, url, viewers, label, args.seconds)
+                print(viewers_result, flush=True)
+                result["cases"].append({"name": name, "viewers": viewers_result})
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+        browser.close()
+    shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "webcam.json").write_text(json.dumps(result, indent=1) + "\n")
+    table = markdown(result)
+    (args.out / "webcam.md").write_text(table)
+    if args.readme:
+        one = result["cases"][0]["viewers"][0]
+        line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
+                f"a second for one viewer with the {default} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
+                f"{one['lag_p95_ms']:.0f} ms; [all cases](bench/results/webcam.md).")
+        text = args.readme.read_text()
+        text = re.sub(r"<!-- webcam:start -->.*?<!-- webcam:end -->",
+                      lambda _: f"<!-- webcam:start -->\n{line}\n<!-- webcam:end -->", text, flags=re.S)
+        args.readme.write_text(text)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
