@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak webcam export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -75,6 +75,10 @@ runtimes: export
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py
+
+# Video analysis end to end (decode to encode), frames per second: bench/results/video.{json,md}.
+video-bench: $(VENV)/.dev
+	$(PY) bench/video.py --readme README.md
 
 # The live webcam in headless Chromium: frames per second and lag, bench/results/webcam.{json,md}.
 webcam: $(VENV)/.dev

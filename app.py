@@ -13,9 +13,9 @@ import signal
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no analytics calls
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from demo.images import MAX_FILE_BYTES  # noqa: E402
 from demo.results import ResultFiles  # noqa: E402
 from demo.server_files import ServerFiles  # noqa: E402
+from demo.video import MAX_VIDEO_BYTES  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 for noisy in ("httpx", "urllib3"):  # one line per request otherwise
@@ -39,6 +39,6 @@ def _stop(signum, frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
     try:
-        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_FILE_BYTES, show_error=True)
+        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_VIDEO_BYTES, show_error=True)  # images: 25 MB, refused by demo.images
     finally:
         files.close()

@@ -12,10 +12,10 @@ import io
 import time
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from demo.charts import line_chart
 from demo.faces import FaceDetector
-from demo.overlay import colour_for
 from demo.pipeline import annotate, detect_and_classify, face_record
 from demo.tracking import Tracker
 
@@ -50,40 +50,12 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, tracker: Track
     return out, readout
 
 
-def timeline_image(tracker: Tracker | None, class_names, size=(480, 240)) -> np.ndarray | None:
-    """The largest face's smoothed probabilities over the last ~30 s, drawn as a small chart.
-
-    Drawn here (about a millisecond) rather than sent as data to a plot component: a
-    browser-side chart re-rendered a few times a second took the main thread from the
-    webcam and cut the live frame rate from ~24 to ~15 frames a second (bench/webcam.py).
-    """
+def timeline_image(tracker: Tracker | None, class_names) -> np.ndarray | None:
+    """The largest face's smoothed probabilities over the last ~30 s, as a small chart."""
     if tracker is None:
         return None
     seconds, probs = tracker.timeline()
     if not len(seconds):
         return None
-    w, h = size
-    left, right, top, bottom = 34, 10, 10, 46
-    im = Image.new("RGB", size, (255, 255, 255))
-    draw = ImageDraw.Draw(im)
-    font = ImageFont.load_default(size=11)
-    pw, ph = w - left - right, h - top - bottom
-
-    def xy(sec, p):
-        return left + (sec + tracker.history_s) / tracker.history_s * pw, top + (1 - p) * ph
-
-    for p in (0.0, 0.5, 1.0):
-        draw.line([xy(-tracker.history_s, p), xy(0, p)], fill=(225, 225, 225))
-        draw.text((4, xy(0, p)[1] - 6), f"{p:.1f}", fill=(90, 90, 90), font=font)
-    for sec in range(-int(tracker.history_s), 1, 10):
-        x, y = xy(sec, 0)
-        draw.text((x - 8, y + 3), f"{sec}s" if sec else "now", fill=(90, 90, 90), font=font)
-    for k, name in enumerate(class_names):
-        colour = colour_for(name)
-        points = [xy(sec, p) for sec, p in zip(seconds, probs[:, k])]
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
-        lx = left + k * (pw // max(1, len(class_names)))
-        draw.rectangle((lx, h - 14, lx + 8, h - 6), fill=colour)
-        draw.text((lx + 11, h - 17), name, fill=(40, 40, 40), font=font)
-    return np.asarray(im)
+    return line_chart(seconds, probs, class_names, -tracker.history_s, 0.0,
+                      tick_label=lambda t: f"{t:g}s" if t else "now")

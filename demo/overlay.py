@@ -33,7 +33,8 @@ def _font(size: int):
 
 
 def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A copy of the image with a box and 'label 93%' per face dict (box, label, confidence)."""
+    """A copy of the image with a box and 'label 93%' per face dict (box, label, confidence, and
+    for tracked faces an id: '#2 label 93%')."""
     im = Image.fromarray(rgb)
     draw = ImageDraw.Draw(im)
     scale = max(im.size) / 640
@@ -43,7 +44,8 @@ def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
         x, y, w, h = face["box"]
         colour = colour_for(face["label"])
         draw.rectangle((x, y, x + w, y + h), outline=colour, width=width)
-        text = f"{face['label']} {face['confidence']:.0%}"
+        prefix = f"#{face['id']} " if "id" in face else ""
+        text = f"{prefix}{face['label']} {face['confidence']:.0%}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         tw, th = right - left, bottom - top
         pad = max(2, width)

@@ -24,6 +24,13 @@ class ResultFiles:
     def __init__(self, folder: str | os.PathLike | None = None):
         self.folder = Path(folder or Path(tempfile.gettempdir()) / "ekspresi-results")
 
+    def new_folder(self) -> Path:
+        """A fresh folder for one request's files (a video and its tables)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        folder = self.folder / uuid.uuid4().hex
+        folder.mkdir()
+        return folder
+
     def save_jpeg(self, rgb: np.ndarray, quality: int = 90) -> str:
         """Write one RGB image to a new, complete JPEG file and return its path."""
         self.folder.mkdir(parents=True, exist_ok=True)

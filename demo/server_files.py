@@ -5,7 +5,9 @@ URL to whoever has the URL. The server gives Gradio a private folder of its own 
 (GRADIO_TEMP_DIR = <tmp>/ekspresi-<pid>-<random>, mode 0700) and:
 
 - deletes every file in it MAX_AGE_S after it was written, checked every SWEEP_EVERY_S;
-- keeps the folder under MAX_BYTES, deleting the oldest files first when busy;
+- keeps its images under MAX_BYTES, deleting the oldest first when busy; videos (a 200 MB
+  upload must wait for its user to press Analyse) only count towards HARD_MAX_BYTES, above
+  which the oldest files of any kind go;
 - deletes the whole folder when the server stops (SIGTERM, Ctrl-C, normal exit), and the
   folders of earlier servers that were killed before they could (their process is gone).
 
@@ -28,7 +30,9 @@ log = logging.getLogger("ekspresi.files")
 
 MAX_AGE_S = 120  # what the page and the README promise: "deleted within 2 minutes"
 SWEEP_EVERY_S = 1.0
-MAX_BYTES = 40 * 2**20  # above one maximal upload (25 MB) plus a busy minute of ordinary ones
+MAX_BYTES = 40 * 2**20  # above one maximal image (25 MB); ~20 s of a busy server's images
+HARD_MAX_BYTES = 1024 * 2**20  # five maximal videos
+LARGE_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # videos: only the hard limit applies
 PREFIX = "ekspresi-"
 
 
@@ -57,10 +61,11 @@ class ServerFiles:
     """The server's private file folder, swept by a background thread."""
 
     def __init__(self, root: Path, max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES,
-                 every_s: float = SWEEP_EVERY_S):
+                 every_s: float = SWEEP_EVERY_S, hard_max_bytes: int = HARD_MAX_BYTES):
         self.root = Path(root)
         self.results = self.root / "results"
         self.max_age_s, self.max_bytes, self.every_s = max_age_s, max_bytes, every_s
+        self.hard_max_bytes = hard_max_bytes
         self._kept: set[Path] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,20 +108,32 @@ class ServerFiles:
         return sum(size for _, _, size in self._files())
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete expired files, then the oldest until under the byte limit. Returns how many."""
+        """Delete expired files, then the oldest until under the byte limits. Returns how many."""
         now = time.time() if now is None else now
-        files = sorted(self._files(), key=lambda f: f[1])
-        total = sum(size for _, _, size in files)
+        files = sorted(self._files(), key=lambda f: f[1])  # oldest first
         removed = 0
-        for path, mtime, size in files:
-            if now - mtime < self.max_age_s and total <= self.max_bytes:
-                break  # sorted oldest first: the rest are younger and fit
+
+        def delete(path) -> bool:
+            nonlocal removed
             try:
                 path.unlink()
                 removed += 1
             except FileNotFoundError:
                 pass
+            return True
+
+        files = [f for f in files if not (now - f[1] >= self.max_age_s and delete(f[0]))]
+        small = sum(size for path, _, size in files if path.suffix.lower() not in LARGE_SUFFIXES)
+        total = sum(size for _, _, size in files)
+        for path, _, size in list(files):
+            if small <= self.max_bytes and total <= self.hard_max_bytes:
+                break
+            large = path.suffix.lower() in LARGE_SUFFIXES
+            if large and total <= self.hard_max_bytes:
+                continue  # a video waits for its user; only the hard limit removes it early
+            delete(path)
             total -= size
+            small -= 0 if large else size
         for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             # Gradio's one-folder-per-file hash folders, once empty. Only quiet ones: Gradio makes
             # the folder a moment before it writes the file into it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 from pathlib import Path
 
@@ -11,16 +12,19 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
 from gradio.exceptions import InvalidPathError
+from pydantic import ValidationError
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
-from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size
+from demo.gate import EXPIRED, NOT_UPLOADED, allowed_path, image_from_payload, log_rejection, payload_size
 from demo.images import ImageError
 from demo.live import TIMELINE_EVERY_S, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
 from demo.tracking import Tracker
+from demo.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
+from demo.video import SUPPORTED as VIDEO_SUPPORTED
 
 log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +65,30 @@ class GatedImage(gr.Image):
     @classmethod
     def get_block_name(cls):
         return "image"
+
+
+class GatedVideo(gr.Video):
+    """gr.Video whose input is only ever a file uploaded to this server, handed over untouched.
+
+    Stock gr.Video.preprocess may convert a clip with a system ffmpeg; demo.video reads
+    every container it supports with PyAV, and refuses the rest with a clear message.
+    """
+
+    def preprocess(self, payload) -> str | None:
+        if payload is None:
+            return None
+        try:
+            real = allowed_path(payload.path, [Path(self.GRADIO_CACHE)])
+        except ImageError as err:
+            log_rejection(err, "video")
+            raise gr.Error(str(err), print_exception=False) from None
+        if not real.is_file():
+            raise gr.Error(EXPIRED.format(minutes=EXPIRY), print_exception=False)
+        return str(real)
+
+    @classmethod
+    def get_block_name(cls):
+        return "video"
 
 
 class InlineImage(gr.Image):
@@ -106,7 +134,9 @@ class Page(gr.Blocks):
     async def preprocess_data(self, *args, **kwargs):
         try:
             return await super().preprocess_data(*args, **kwargs)
-        except InvalidPathError:  # Gradio's check of a {"path", "meta"} payload; its message names the path
+        except (InvalidPathError, ValidationError):
+            # Gradio's own checks of a file payload: a path that was not uploaded, a {"path"} without
+            # "meta" for a component that insists on it. Its messages name the path or quote the input.
             log_rejection(ImageError(NOT_UPLOADED), "file")
             raise gr.Error(NOT_UPLOADED, print_exception=False) from None
         except gr.Error as err:
@@ -193,6 +223,32 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         out, readout = process_frame(frame, model, engine.detector(detector), tracker)
         return out, tracker, readout
 
+    def predict_video(video, model_name, detector="short", progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        """Faces and emotions in a clip: (annotated MP4, per-face chart, [CSV, JSON], summary)."""
+        if video is None:
+            raise gr.Error(f"No video: upload {VIDEO_SUPPORTED} first.", print_exception=False)
+        if detector not in DETECTORS:
+            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
+        model = engine.model(model_name)
+        folder = results.new_folder()
+        progress(0, desc="Analysing frames")
+        try:
+            info, rows, frames = analyse_video(video, folder / "annotated.mp4", model, engine.detector(detector),
+                                               progress=lambda done, total: progress((done, max(total, done)),
+                                                                                     unit="frames"))
+        except VideoError as err:
+            shutil.rmtree(folder, ignore_errors=True)  # nothing partial is left behind
+            log_rejection(err, "video")
+            raise gr.Error(str(err), print_exception=False) from None
+        write_csv(rows, folder / "faces.csv", model.class_names)
+        write_json(rows, folder / "faces.json", info, frames)
+        ids = sorted({r.face_id for r in rows})
+        summary = (f"**{frames} frames** ({info.seconds:.1f} s at {info.fps:g} fps, analysed at "
+                   f"{info.output_size[0]} x {info.output_size[1]}); {len(ids)} face{'s' if len(ids) != 1 else ''} "
+                   f"tracked, {len(rows)} face rows in the tables.")
+        return (str(folder / "annotated.mp4"), faces_chart(rows, model.class_names, info.seconds),
+                [str(folder / "faces.csv"), str(folder / "faces.json")], summary)
+
     def timeline(tracker, model_name):
         """The timeline chart, a few times a second, from the viewer's tracker (no model call)."""
         try:
@@ -228,6 +284,18 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                 examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".png", ".webp"))
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image_in], label="Examples")
+            with gr.Tab("Video", id="video") as video_tab:
+                with gr.Row():
+                    with gr.Column():
+                        video_in = GatedVideo(sources=["upload"], label=f"Video ({VIDEO_SUPPORTED}; up to "
+                                              f"{MAX_VIDEO_BYTES // 2**20} MB and {MAX_SECONDS // 60} minutes)")
+                        run_video = gr.Button("Analyse video", variant="primary")
+                    with gr.Column():
+                        video_out = gr.Video(label="Annotated video", interactive=False)
+                        video_summary = gr.Markdown()
+                video_chart = InlineImage(label="Each face's emotions over time", interactive=False, buttons=[])
+                video_files = gr.File(label="Every face in every frame (CSV, JSON)", file_count="multiple",
+                                      interactive=False)
             with gr.Tab("Webcam", id="webcam") as webcam_tab:
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -254,6 +322,9 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
         ticker.tick(timeline, [tracker, model_dd], plot, api_visibility="private", show_progress="hidden")
         webcam_tab.select(lambda: gr.Timer(active=True), None, ticker, api_visibility="private")
-        upload_tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")
+        for tab in (upload_tab, video_tab):
+            tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")
+        run_video.click(predict_video, [video_in, model_dd, detector_dd], [video_out, video_chart, video_files,
+                        video_summary], api_name="predict_video", concurrency_limit=1)
     return app
 

@@ -92,6 +92,30 @@ def test_bad_file_shows_a_message_in_the_page(page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "bad_file.png"), full_page=True)
 
 
+def test_video_tab_returns_a_clip_that_plays_in_the_browser(page, tmp_path):
+    from clips import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2)
+    page.get_by_role("tab", name="Video").click()
+    page.locator("input[type=file]").last.set_input_files(str(clip))
+    page.get_by_role("button", name="Analyse video").click()
+    page.get_by_text("1 face tracked").wait_for(timeout=120_000)
+    played = page.evaluate("""async () => {
+        // The result is the last <video> with a file behind it (the upload's preview comes first).
+        const v = [...document.querySelectorAll('video')].filter(v => v.src && !v.srcObject).pop();
+        if (!v) return 'no annotated video element';
+        v.muted = true;
+        if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+        await v.play();
+        await new Promise(r => setTimeout(r, 700));
+        return {duration: v.duration, advanced: v.currentTime > 0.2, w: v.videoWidth, src: v.src.slice(-40)};
+    }""")
+    page.screenshot(path=str(ARTIFACTS / "video.png"), full_page=True)
+    assert isinstance(played, dict), played
+    assert played["advanced"] and played["w"] == 640 and played["src"].endswith("annotated.mp4"), played
+    assert abs(played["duration"] - 2.0) < 0.15, played  # the AAC track's padding may add a few ms
+
+
 def test_webcam_tab_streams_annotated_frames(page):
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("Click to Access Webcam").click()
@@ -115,6 +139,12 @@ def test_webcam_tab_streams_annotated_frames(page):
     page.get_by_role("option", name="seed_cnn").click()
     page.wait_for_function("() => /seed_cnn · \\d+ ms per frame/.test(document.body.innerText)", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "webcam_switched.png"), full_page=True)
+    # Stop: no new frames come back.
+    page.get_by_label("capture photo").first.click()
+    page.wait_for_timeout(1500)
+    before = page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]") == before
 
 
 def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, tmp_path):

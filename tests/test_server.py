@@ -6,11 +6,14 @@ the server must still answer a good image, and its log must hold one line per re
 
 import base64
 import io
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import frames_and_seconds, write_clip
 from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -242,6 +245,32 @@ def test_the_same_upload_from_many_users_at_once_always_comes_back_whole(app):
                 assert len(faces) == 4
                 with Image.open(path) as im:
                     im.load()  # a truncated download fails here
+
+
+def test_predict_video_returns_the_annotated_clip_chart_and_tables(server, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2)
+    video, chart, files, summary = server.client.predict(handle_file(str(clip)), "cnn", "short",
+                                                         api_name="/predict_video")
+    frames, seconds, kinds = frames_and_seconds(video["video"] if isinstance(video, dict) else video)
+    assert frames == 60 and abs(seconds - 2.0) < 0.05 and kinds == ["video", "audio"]
+    assert chart["url"].startswith("data:image/jpeg;base64,")  # drawn in memory, never a file on the server
+    assert Image.open(io.BytesIO(base64.b64decode(chart["url"].split(",", 1)[1]))).size[0] == 640
+    tables = {Path(f).name: Path(f) for f in files}
+    assert sorted(tables) == ["faces.csv", "faces.json"]
+    assert len(tables["faces.csv"].read_text().splitlines()) == 61  # a header and one row per frame
+    assert json.loads(tables["faces.json"].read_text())["video"]["frames_written"] == 60
+    assert "**60 frames**" in summary and "1 face tracked" in summary
+
+
+def test_bad_clips_and_server_paths_are_refused_by_predict_video(server, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(Exception, match="not a video file"):
+        server.client.predict(handle_file(str(text)), "cnn", "short", api_name="/predict_video")
+    clip = write_clip(tmp_path / "elsewhere.mp4", seconds=0.5)
+    event, message = call_raw(server.url, [{"path": str(clip)}, "cnn", "short"], api_name="predict_video")
+    assert (event, message) == ("error", NOT_UPLOADED)
+    check_astronaut(server.client)
 
 
 def test_every_refusal_was_one_log_line_and_no_traceback(server):

@@ -69,3 +69,14 @@ def test_folders_of_servers_that_died_are_removed_and_live_ones_kept(tmp_path):
     other = write(tmp_path / "someone-else" / "file").parent
     assert remove_stale(tmp_path) == 1
     assert not gone.exists() and alive.exists() and other.exists()
+
+
+def test_videos_wait_for_their_user_under_the_image_limit_but_not_past_the_hard_one(tmp_path):
+    files = ServerFiles(tmp_path, max_age_s=120, max_bytes=5000, hard_max_bytes=50_000)
+    clip = write(tmp_path / "h1" / "clip.mp4", size=30_000, age_s=60)  # older than the images, bigger than the limit
+    images = [write(tmp_path / f"i{i}" / "f.jpg", size=2000, age_s=10 - i) for i in range(4)]
+    files.sweep()
+    assert clip.exists() and [p.exists() for p in images] == [False, False, True, True]
+    late = write(tmp_path / "h2" / "late.webm", size=30_000)
+    files.sweep()  # 64 kB in all: past the hard limit, the oldest file goes whatever it is
+    assert not clip.exists() and late.exists()

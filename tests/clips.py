@@ -1,0 +1,65 @@
+"""Video clips made in the test: the example photos moving, with a tone, and broken variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def write_clip(path, seconds=2.0, fps=30, size=(640, 480), audio=True, video=True, pts_step=None, face=True):
+    """An H.264 MP4 of the astronaut sliding across a grey room (or the room alone), with a 440 Hz tone.
+
+    pts_step: a list of frame-to-frame steps in 1/fps units to make a variable frame rate.
+    """
+    import av
+
+    w, h = size
+    astronaut = Image.open(EXAMPLES / "astronaut.jpg").resize((min(420, h - 20),) * 2)
+    n = int(round(seconds * fps))
+    with av.open(str(path), "w") as container:
+        if video:  # every stream is added before the first packet is written
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"preset": "ultrafast"}
+        if audio:
+            tone = container.add_stream("aac", rate=44100)
+        if video:
+            pts = 0
+            for i in range(n):
+                frame = Image.new("RGB", size, (60, 60, 70))
+                if face:
+                    frame.paste(astronaut, (int(10 + (w - astronaut.width - 20) * i / max(n - 1, 1)), 10))
+                out = av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")
+                out.pts = pts
+                pts += pts_step[i % len(pts_step)] if pts_step else 1  # in 1/fps
+                for packet in stream.encode(out):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        if audio:
+            t = np.arange(int(seconds * 44100)) / 44100
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for k in range(0, len(samples), 1024):
+                frame = av.AudioFrame.from_ndarray(samples[None, k:k + 1024], format="flt", layout="mono")
+                frame.sample_rate = 44100
+                for packet in tone.encode(frame):
+                    container.mux(packet)
+            for packet in tone.encode(None):
+                container.mux(packet)
+    return Path(path)
+
+
+def frames_and_seconds(path) -> tuple[int, float, list[str]]:
+    """Decoded frame count, video duration from the stream, and the stream kinds."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        seconds = float(stream.duration * stream.time_base) if stream.duration else container.duration / 1e6
+        kinds = [s.type for s in container.streams]
+        frames = sum(1 for _ in container.decode(video=0))
+    return frames, seconds, kinds
