@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench.readme import replace_section  # noqa: E402
 from demo.classify import RUNTIMES, EmotionModel  # noqa: E402
 from demo.faces import FaceDetector, crop_face  # noqa: E402
 from demo.images import load_rgb  # noqa: E402
@@ -92,10 +92,7 @@ def main(argv=None) -> int:
     table = markdown(result)
     (args.out / "runtimes.md").write_text(table)
     if args.readme:
-        text = args.readme.read_text()
-        text = re.sub(r"<!-- runtimes:start -->.*?<!-- runtimes:end -->",
-                      lambda _: f"<!-- runtimes:start -->\n{table}<!-- runtimes:end -->", text, flags=re.S)
-        args.readme.write_text(text)
+        replace_section(args.readme, "runtimes", table)
     print(table)
     return 0
 

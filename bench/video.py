@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from clips import write_clip  # noqa: E402
 
+from bench.readme import replace_section  # noqa: E402
 from demo.classify import ModelStore  # noqa: E402
 from demo.faces import FaceDetector  # noqa: E402
 from demo.video import analyse_video  # noqa: E402
@@ -78,10 +78,7 @@ def main(argv=None) -> int:
         first, r = next(iter(result["models"].items()))
         line = (f"Video files, measured by `bench/video.py`: a 640 x 480, 30 fps clip is analysed end to end at "
                 f"{r['fps_median']} frames a second with the {first} model ([table](bench/results/video.md)).")
-        text = args.readme.read_text()
-        text = re.sub(r"<!-- video:start -->.*?<!-- video:end -->",
-                      lambda _: f"<!-- video:start -->\n{line}\n<!-- video:end -->", text, flags=re.S)
-        args.readme.write_text(text)
+        replace_section(args.readme, "video", line)
     print(table)
     return 0
 

@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.readme import replace_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
 FPS, LOOP = 30, 120  # the fake camera: 30 frames a second, 4 seconds, then again from the start
@@ -232,10 +235,7 @@ def main(argv=None) -> int:
         line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
                 f"a second for one viewer with the {default} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
                 f"{one['lag_p95_ms']:.0f} ms; [all cases](bench/results/webcam.md).")
-        text = args.readme.read_text()
-        text = re.sub(r"<!-- webcam:start -->.*?<!-- webcam:end -->",
-                      lambda _: f"<!-- webcam:start -->\n{line}\n<!-- webcam:end -->", text, flags=re.S)
-        args.readme.write_text(text)
+        replace_section(args.readme, "webcam", line)
     print(table)
     return 0
 

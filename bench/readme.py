@@ -1,0 +1,15 @@
+"""Rewrite a marked section of the README: the text between <!-- NAME:start --> and <!-- NAME:end -->."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def replace_section(readme: Path, name: str, body: str) -> None:
+    text = readme.read_text()
+    pattern = rf"<!-- {name}:start -->.*?<!-- {name}:end -->"
+    if not re.search(pattern, text, flags=re.S):
+        raise SystemExit(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> section")
+    body = body if body.endswith("\n") else body + "\n"
+    readme.write_text(re.sub(pattern, lambda _: f"<!-- {name}:start -->\n{body}<!-- {name}:end -->", text, flags=re.S))
