@@ -43,7 +43,7 @@ def test_predict_cli_refuses_an_empty_folder_and_a_missing_path_before_loading_t
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
     r = run(["-m", "demo.predict", str(tmp_path / "empty")])
-    assert r.returncode == 2 and "no image files" in r.stderr and r.stdout == ""
+    assert r.returncode == 2 and "no image or video files" in r.stderr and r.stdout == ""
     r = run(["-X", "importtime", "-m", "demo.predict", str(tmp_path / "missing.jpg"), str(EXAMPLES)])
     assert r.returncode == 2 and "no such file or folder" in r.stderr and "missing.jpg" in r.stderr
     assert "tensorflow" not in r.stderr  # -X importtime lists every module imported: TensorFlow is not
