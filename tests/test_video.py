@@ -83,7 +83,27 @@ def _truncated(path):
     return path
 
 
+def _zero_frames(path):
+    """A video stream that holds no frame, beside a second of sound."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        tone = container.add_stream("aac", rate=44100)
+        for _ in range(0, 44100, 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate = 44100
+            for packet in tone.encode(frame):
+                container.mux(packet)
+        for packet in tone.encode(None):
+            container.mux(packet)
+    return path
+
+
 BAD = {
+    "zero_frames.mp4": (_zero_frames, "no pictures|no frames"),
     "zero.mp4": (lambda p: (p.write_bytes(b""), p)[1], "empty"),
     "text.mp4": (lambda p: (p.write_text("hello, I am a text file"), p)[1], "not a video file"),
     "truncated.mp4": (_truncated, "truncated or corrupt|no frames"),
