@@ -110,30 +110,28 @@ class ServerFiles:
     def sweep(self, now: float | None = None) -> int:
         """Delete expired files, then the oldest until under the byte limits. Returns how many."""
         now = time.time() if now is None else now
-        files = sorted(self._files(), key=lambda f: f[1])  # oldest first
-        removed = 0
-
-        def delete(path) -> bool:
-            nonlocal removed
-            try:
-                path.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
-            return True
-
-        files = [f for f in files if not (now - f[1] >= self.max_age_s and delete(f[0]))]
-        small = sum(size for path, _, size in files if path.suffix.lower() not in LARGE_SUFFIXES)
-        total = sum(size for _, _, size in files)
-        for path, _, size in list(files):
+        expired, kept = [], []
+        for path, mtime, size in sorted(self._files(), key=lambda f: f[1]):  # oldest first
+            (expired if now - mtime >= self.max_age_s else kept).append((path, size))
+        doomed = [path for path, _ in expired]
+        small = sum(size for path, size in kept if path.suffix.lower() not in LARGE_SUFFIXES)
+        total = sum(size for _, size in kept)
+        for path, size in kept:
             if small <= self.max_bytes and total <= self.hard_max_bytes:
                 break
             large = path.suffix.lower() in LARGE_SUFFIXES
             if large and total <= self.hard_max_bytes:
                 continue  # a video waits for its user; only the hard limit removes it early
-            delete(path)
+            doomed.append(path)
             total -= size
             small -= 0 if large else size
+        removed = 0
+        for path in doomed:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:  # deleted meanwhile
+                pass
         for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             # Gradio's one-folder-per-file hash folders, once empty. Only quiet ones: Gradio makes
             # the folder a moment before it writes the file into it.

@@ -1,4 +1,4 @@
-"""The Gradio page: model dropdown, image upload tab (/predict API) and live webcam tab."""
+"""The Gradio page: model dropdown, image tab (/predict), video tab (/predict_video), live webcam tab."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 STREAM_EVERY_S = 0.01  # the browser sends the next frame within 10 ms of the last result
 EXPIRY = f"{MAX_AGE_S // 60} minutes"
-PRIVACY = (f"Your images are analysed in memory. What you upload and the annotated results are deleted from the "
-           f"server within {EXPIRY}, and all of them when the server stops; nothing is logged but a one-line "
-           f"reason when a file is refused.")
+PRIVACY = (f"Webcam frames are analysed in memory and never written to disk. Images and videos you upload, and "
+           f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
+           f"nothing is logged but a one-line reason when a file is refused.")
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
            "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
 
