@@ -317,7 +317,8 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                           api_name="predict", concurrency_limit=4)
         event.then(summary_markdown, faces_json, summary, api_visibility="private")
         # The browser sends a frame every stream_every seconds while none is pending: a slow
-        # model lowers the frame rate instead of building a queue.
+        # model lowers the frame rate instead of building a queue. A stream holds its
+        # concurrency slot while it runs, so the limit is the number of live viewers at once.
         cam.stream(stream, [cam, model_dd, detector_dd, tracker], [cam, tracker, readout], stream_every=STREAM_EVERY_S,
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
         ticker.tick(timeline, [tracker, model_dd], plot, api_visibility="private", show_progress="hidden")
