@@ -49,6 +49,14 @@ def allowed_path(path: str | os.PathLike, allowed: list[Path]) -> Path:
     return real
 
 
+def uploaded_file(path: str | os.PathLike, allowed: list[Path], expiry: str = "a few minutes") -> Path:
+    """The real path of an uploaded file that is still on the server, else ImageError."""
+    real = allowed_path(path, allowed)
+    if not real.is_file():  # inside the upload folder, so it was uploaded once and since deleted
+        raise ImageError(EXPIRED.format(minutes=expiry))
+    return real
+
+
 def decode_data_url(url: str) -> bytes:
     """The bytes of a base64 `data:` URL, refused from its length before decoding when too large."""
     header, sep, encoded = url.partition(",")
@@ -71,10 +79,7 @@ def image_from_payload(payload, allowed: list[Path], expiry: str = "a few minute
         return load_rgb(decode_data_url(url))
     if not path:
         raise ImageError("no image in the request")
-    real = allowed_path(path, allowed)
-    if not real.is_file():  # inside the upload folder, so it was uploaded once and since deleted
-        raise ImageError(EXPIRED.format(minutes=expiry))
-    return load_rgb(real)
+    return load_rgb(uploaded_file(path, allowed, expiry))
 
 
 def log_rejection(err: Exception, source: str, size: int | None = None) -> None:

@@ -22,10 +22,11 @@ import os
 import sys
 from pathlib import Path
 
+from demo.video import VIDEO_SUFFIXES  # PyAV itself loads only when a clip is read
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # demo.video's, without importing PyAV
 
 
 def iter_files(paths):

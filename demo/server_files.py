@@ -26,13 +26,15 @@ import threading
 import time
 from pathlib import Path
 
+from demo.video import VIDEO_SUFFIXES
+
 log = logging.getLogger("ekspresi.files")
 
 MAX_AGE_S = 120  # what the page and the README promise: "deleted within 2 minutes"
 SWEEP_EVERY_S = 1.0
 MAX_BYTES = 40 * 2**20  # above one maximal image (25 MB); ~20 s of a busy server's images
 HARD_MAX_BYTES = 1024 * 2**20  # five maximal videos
-LARGE_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # videos: only the hard limit applies
+LARGE_SUFFIXES = VIDEO_SUFFIXES  # videos: only the hard limit applies
 PREFIX = "ekspresi-"
 
 

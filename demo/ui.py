@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
-from demo.gate import EXPIRED, NOT_UPLOADED, allowed_path, image_from_payload, log_rejection, payload_size
+from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size, uploaded_file
 from demo.images import ImageError
 from demo.live import TIMELINE_EVERY_S, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
@@ -78,13 +78,10 @@ class GatedVideo(gr.Video):
         if payload is None:
             return None
         try:
-            real = allowed_path(payload.path, [Path(self.GRADIO_CACHE)])
+            return str(uploaded_file(payload.path, [Path(self.GRADIO_CACHE)], expiry=EXPIRY))
         except ImageError as err:
             log_rejection(err, "video")
             raise gr.Error(str(err), print_exception=False) from None
-        if not real.is_file():
-            raise gr.Error(EXPIRED.format(minutes=EXPIRY), print_exception=False)
-        return str(real)
 
     @classmethod
     def get_block_name(cls):
@@ -155,6 +152,8 @@ class Engine:
         self._lock = threading.Lock()
 
     def detector(self, kind: str) -> FaceDetector:
+        if kind not in DETECTORS:
+            raise gr.Error(f"unknown detector {kind!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
         with self._lock:
             if kind not in self._detectors:
                 self._detectors[kind] = FaceDetector(kind)
@@ -204,8 +203,6 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         """Faces and emotions in one image: (annotated image, list of faces)."""
         if image is None:
             raise gr.Error("No image: upload a JPG, PNG or WebP file first.", print_exception=False)
-        if detector not in DETECTORS:
-            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
         model = engine.model(model_name)
         rgb = image  # an RGB array: GatedImage has checked and decoded it
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
@@ -227,8 +224,6 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         """Faces and emotions in a clip: (annotated MP4, per-face chart, [CSV, JSON], summary)."""
         if video is None:
             raise gr.Error(f"No video: upload {VIDEO_SUPPORTED} first.", print_exception=False)
-        if detector not in DETECTORS:
-            raise gr.Error(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
         model = engine.model(model_name)
         folder = results.new_folder()
         progress(0, desc="Analysing frames")

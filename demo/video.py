@@ -32,7 +32,7 @@ MAX_SECONDS = 10 * 60
 MAX_FPS = 240
 MAX_SOURCE_PIXELS = 8192 * 8192  # beyond any camera; decoding one such frame alone takes ~200 MB
 MAX_SIDE = 1280  # larger frames are analysed and written at this size (aspect kept)
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # demo.predict lists the same
+VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # the CLI's and the sweeper's list too
 SUPPORTED = "MP4, WebM, MOV or AVI"
 # Missed detections bridged before a face's track ends: a blink of the detector keeps the id.
 TRACK_MAX_MISSING = 5
