@@ -91,6 +91,9 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, help="steps per epoch cap (smoke tests)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resume", action="store_true", help="go on from OUT/checkpoints/NAME/")
+    p.add_argument("--no-resume-checkpoint", action="store_true",
+                   help="do not save the last epoch for --resume (a lent machine that is given back never "
+                        "resumes; ResNet50's file with optimizer state is ~290 MB a save)")
     p.add_argument("--quiet", action="store_true", help="one log line per epoch, no progress bars")
     args = p.parse_args(argv)
     spec = REGISTRY[args.model]
@@ -223,7 +226,7 @@ def gpu_name() -> str | None:
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
 
 
-def checkpointer(folder: Path, state: dict):
+def checkpointer(folder: Path, state: dict, save_last: bool = True):
     """Keras callback: last epoch (with optimizer) for --resume, best weights on val."""
     import keras
 
@@ -238,9 +241,10 @@ def checkpointer(folder: Path, state: dict):
                 state["best_val_accuracy"] = logs["val_accuracy"]
                 state["best_epoch"] = epoch + 1
                 self.model.save_weights(folder / "best.weights.h5")
-            tmp = folder / "last.tmp.keras"
-            self.model.save(tmp)
-            os.replace(tmp, folder / "last.keras")  # atomic: a kill never leaves half a file
+            if save_last:
+                tmp = folder / "last.tmp.keras"
+                self.model.save(tmp)
+                os.replace(tmp, folder / "last.keras")  # atomic: a kill never leaves half a file
             state["epoch"] = epoch + 1
             state["train_seconds"] = state.get("train_seconds", 0) + time.time() - state.pop("_epoch_start")
             (folder / "state.json").write_text(json.dumps(state, indent=1))
@@ -384,7 +388,7 @@ def main(argv=None) -> int:
         model.summary(print_fn=log.info)
 
     callbacks = [
-        checkpointer(ckpt, state),
+        checkpointer(ckpt, state, save_last=not args.no_resume_checkpoint),
         keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience, mode="max"),
     ]
     verbose = 2 if args.quiet else 1  # 2: one line per epoch, for log files
@@ -419,7 +423,7 @@ def main(argv=None) -> int:
     gpu = gpu_name() if "GPU" in devices else None
     meta = {
         "color_mode": color,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("resume", "quiet")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "no_resume_checkpoint")},
         "epochs_trained": state["epoch"],
         "best_epoch": state["best_epoch"],
         "best_val_accuracy": state["best_val_accuracy"],
