@@ -190,7 +190,10 @@ def time_budget(lr: float, budget_s: float, state: dict):
         def on_epoch_end(self, epoch, logs=None):
             took = time.time() - self._start
             state["budget_seconds"] = state.get("budget_seconds", 0.0) + took
-            if state["budget_seconds"] + took > budget_s:
+            # The first epoch also compiles (XLA: up to minutes with several runs on one GPU),
+            # so it says nothing of the next one's length: only an overrun budget stops there.
+            upcoming = 0.0 if epoch == state["budget_first_epoch"] else took
+            if state["budget_seconds"] + upcoming > budget_s:
                 log.info("time budget: stopping after epoch %d (%.0f of %.0f s spent)",
                          epoch + 1, state["budget_seconds"], budget_s)
                 self.model.stop_training = True

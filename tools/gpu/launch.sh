@@ -14,8 +14,12 @@ MB=$(python3 -c "import sys; b = float(sys.argv[1]); print(round(b - 1 if b >= 2
 MW=${MOBILENET_WEIGHTS:-build/mobilenet_v2_torchvision_notop.weights.h5}
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 COMMON="--data $DATA --precision mixed_bfloat16 --patience 1000 --quiet --no-resume-checkpoint --epochs 1000"
+# ONLY="m96 c48": start just these runs (a short second call); HEAD_EPOCHS=0: MobileNetV2
+# fine-tunes everything from the first step (one XLA compile instead of two).
 run() {
-  name=$1; shift; mkdir -p "$RUNS/$name"
+  name=$1; shift
+  [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || return 0
+  mkdir -p "$RUNS/$name"
   setsid nohup python3 -m trainer.train $COMMON "$@" --out "$RUNS/$name" > "$RUNS/$name/log" 2>&1 < /dev/null &
   echo $! > "$RUNS/$name/pid"
 }
@@ -29,6 +33,6 @@ for size in 96 128; do
   # --epochs 2 (head only) overrides COMMON's 1000: argparse keeps the last one given.
   run m$size --model mobilenetv2 --backbone-weights "$MW" --img-size $size --batch-size 128 \
       --fine-tune-epochs 1000 --fine-tune-layers all --fine-tune-bn --fine-tune-lr 1e-3 \
-      --class-weight-power 0.5 --time-budget "$MB" --epochs 2
+      --class-weight-power 0.5 --time-budget "$MB" --epochs "${HEAD_EPOCHS:-2}"
 done
 echo "started $(ls "$RUNS" | wc -l) runs in $RUNS"
