@@ -67,10 +67,12 @@ class HostAugmentedBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, class_weight: dict | None = None,
-                 seed: int = 0, max_batches: int | None = None, workers: int = 4, mixup_alpha: float = 0.0):
+                 seed: int = 0, max_batches: int | None = None, workers: int = 4, mixup_alpha: float = 0.0,
+                 labels: np.ndarray | None = None):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.batch_size, self.seed, self.mixup_alpha = x, y, batch_size, seed, mixup_alpha
-        self.sample_weight = class_weight_vector(class_weight)[y.argmax(1)]
+        # Class weights follow the hard labels (y may be a teacher's soft targets).
+        self.sample_weight = class_weight_vector(class_weight)[y.argmax(1) if labels is None else labels]
         self.n_batches = math.ceil(len(x) / batch_size)
         if max_batches:
             self.n_batches = min(self.n_batches, max_batches)

@@ -37,6 +37,7 @@ class Split:
     x: np.ndarray  # (n, h, w, c) uint8
     y: np.ndarray  # (n,) int32 class indices in CLASS_NAMES order
     skipped: int = 0  # unreadable files left out
+    targets: np.ndarray | None = None  # (n, classes) soft targets (trainer.distill) instead of one-hot y
 
     def __len__(self) -> int:
         return len(self.y)
@@ -184,8 +185,9 @@ def class_weight_vector(class_weight: dict | None) -> np.ndarray:
 
 
 def one_hot_arrays(split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """(float32 0-255 pixels, one-hot targets) in memory, for backends without tf.data."""
-    return split.x.astype("float32"), np.eye(NUM_CLASSES, dtype="float32")[split.y]
+    """(float32 0-255 pixels, one-hot or soft targets) in memory, for backends without tf.data."""
+    targets = split.targets if split.targets is not None else np.eye(NUM_CLASSES, dtype="float32")[split.y]
+    return split.x.astype("float32"), targets.astype("float32")
 
 
 def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
@@ -197,16 +199,19 @@ def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
     """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    soft = split.targets is not None
+    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y, split.targets if soft else split.y))
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     weights = tf.constant(class_weight_vector(class_weight))
     carry_weights = bool(class_weight or mixup_alpha)
 
-    # One-hot targets so the loss can use label smoothing.
-    def targets(x, y):
-        x, onehot = tf.cast(x, tf.float32), tf.one_hot(y, NUM_CLASSES)
-        return (x, onehot, tf.gather(weights, y)) if carry_weights else (x, onehot)
+    # One-hot targets so the loss can use label smoothing; soft ones (distillation) as given.
+    # Class weights follow the hard label either way.
+    def targets(x, y, given):
+        x = tf.cast(x, tf.float32)
+        target = tf.cast(given, tf.float32) if soft else tf.one_hot(y, NUM_CLASSES)
+        return (x, target, tf.gather(weights, y)) if carry_weights else (x, target)
 
     ds = ds.batch(batch_size).map(targets, num_parallel_calls=tf.data.AUTOTUNE)
     if mixup_alpha:

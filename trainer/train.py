@@ -80,6 +80,9 @@ def parse_args(argv=None):
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="blend image pairs and their targets, weights from Beta(ALPHA, ALPHA); 0.2 is usual "
                         "(default 0: off)")
+    p.add_argument("--soft-targets", metavar="PATH.npy",
+                   help="(train images, classes) probabilities to learn instead of the one-hot labels, in the "
+                        "data folder's order (written by trainer.distill)")
     p.add_argument("--init-from", metavar="PATH",
                    help="start from the weights of a trained .keras file of the same layout (a second cycle)")
     p.add_argument("--width", type=int, help="cnn only: first block's filters, doubled per block (default 32)")
@@ -327,6 +330,15 @@ def main(argv=None) -> int:
     except DataError as err:
         log.error("%s", err)
         return 2
+    if args.soft_targets:
+        import numpy as np
+
+        targets = np.load(args.soft_targets)
+        if targets.shape != (len(data["train"]), len(CLASS_NAMES)):
+            log.error("--soft-targets %s: shape %s, but the train split holds %d images of %d classes",
+                      args.soft_targets, targets.shape, len(data["train"]), len(CLASS_NAMES))
+            return 2
+        data["train"].targets = targets.astype("float32")
     channels = 1 if color == "grayscale" else 3
     input_shape = (args.input_size, args.input_size, channels)
     class_weight = None if args.no_class_weights else balanced_class_weights(
@@ -348,7 +360,8 @@ def main(argv=None) -> int:
             from trainer.augment import HostAugmentedBatches
 
             train_batches = HostAugmentedBatches(x, y, args.batch_size, class_weight, seed=args.seed,
-                                                 max_batches=args.max_steps, mixup_alpha=args.mixup)
+                                                 max_batches=args.max_steps, mixup_alpha=args.mixup,
+                                                 labels=data["train"].y)
             fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
             steps = len(train_batches)
         else:
