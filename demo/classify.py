@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image
 
 from demo.faces import WEIGHTS
+from trainer.calibration import apply_temperature, serving
+from trainer.views import view_count, views
 
 # Display names for the models we ship, in dropdown order; other model files in
 # weights/ (a user's own) are listed after them under their file name.
@@ -28,6 +30,7 @@ SHIPPED = {"cnn": "CNN", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
 ENSEMBLE = "ensemble"
 TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
 RUNTIMES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
+ENSEMBLE_FILE = "ensemble.json"  # the ensemble's temperature, for its list of members (trainer.calibrate)
 
 
 class ModelUnavailable(RuntimeError):
@@ -89,6 +92,12 @@ class EmotionModel:
     class_names: list[str]
     input_shape: tuple[int, int, int]
     _fn: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    meta: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def live_views(self) -> str:
+        """The views the live webcam uses (NAME.json; plain by default: real time first)."""
+        return self.meta.get("serving", {}).get("live_views", "none")
 
     @classmethod
     def load(cls, path: Path) -> EmotionModel:
@@ -106,7 +115,7 @@ class EmotionModel:
         class_names = list(meta["class_names"])
         if outputs != len(class_names):
             raise ModelUnavailable(f"{path.name} outputs {outputs} classes but {meta_path.name} names {len(class_names)}")
-        return cls(meta.get("name", path.stem), path, class_names, tuple(int(d) for d in shape), fn)
+        return cls(meta.get("name", path.stem), path, class_names, tuple(int(d) for d in shape), fn, meta)
 
     def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> float32 batch at the model's size and channel count."""
@@ -121,34 +130,39 @@ class EmotionModel:
             batch[i] = arr[..., None] if arr.ndim == 2 else arr
         return batch
 
-    def predict(self, crops: list[np.ndarray], flip_tta: bool = True) -> np.ndarray:
-        """(n, classes) probabilities for n crops, in one call.
+    def predict(self, crops: list[np.ndarray], view_set: str | None = None) -> np.ndarray:
+        """(n, classes) calibrated probabilities for n crops, every view in one call.
 
-        flip_tta averages each crop with its mirror image, in the same batch: on FER2013 it
-        adds one to two points of accuracy (the flip-TTA columns of weights/metrics.json).
+        view_set None: the test-time views chosen on val for this model (NAME.json "serving",
+        trainer.views; on FER2013 they add two to four points), then the temperature fitted
+        for them, so a confidence of 70 % is right about 70 % of the time.
         """
         if not crops:
             return np.zeros((0, len(self.class_names)), np.float32)
-        batch = self.prepare(crops)
-        if not flip_tta:
-            return np.asarray(self._fn(batch))
-        probs = np.asarray(self._fn(np.ascontiguousarray(np.concatenate([batch, batch[:, :, ::-1]]))))
-        return (probs[: len(crops)] + probs[len(crops) :]) / 2
+        view_set, temperature = serving(self.meta, view_set)
+        batch = np.ascontiguousarray(np.concatenate(list(views(self.prepare(crops), view_set))))
+        probs = np.asarray(self._fn(batch)).reshape(view_count(view_set), len(crops), -1).mean(axis=0)
+        return apply_temperature(probs, temperature)
 
 
 class Ensemble:
     """Average of the probabilities of several models that share their class names."""
 
-    def __init__(self, models: list[EmotionModel]):
+    live_views = "none"
+
+    def __init__(self, models: list[EmotionModel], temperature: float = 1.0):
         if not models:
             raise ModelUnavailable("the ensemble needs at least one trained model in weights/")
         names = {tuple(m.class_names) for m in models}
         if len(names) != 1:
             raise ModelUnavailable("the models in weights/ do not share one class list; no ensemble")
         self.name, self.models, self.class_names = ENSEMBLE, models, list(models[0].class_names)
+        self.temperature = temperature
 
-    def predict(self, crops, flip_tta: bool = True):
-        return np.mean([m.predict(crops, flip_tta) for m in self.models], axis=0)
+    def predict(self, crops, view_set: str | None = None):
+        """Mean of the members' calibrated probabilities, then the ensemble's own temperature."""
+        return apply_temperature(np.mean([m.predict(crops, view_set) for m in self.models], axis=0),
+                                 self.temperature)
 
 
 class ModelStore:
@@ -199,7 +213,12 @@ class ModelStore:
                 hint = f" Export it with `python -m trainer.export {self.folder / name}.keras --format {fmt}`."
             raise ModelUnavailable(f"model {label!r} is not available (choose one of: {', '.join(names) or 'none'}).{hint}")
         if name == ENSEMBLE:
-            return Ensemble([self.get(n) for n in self.available()])
+            members = self.available()
+            path = self.folder / ENSEMBLE_FILE
+            stored = json.loads(path.read_text()) if path.is_file() else {}
+            # A temperature fitted for other members would mis-state confidence: then none.
+            temperature = stored.get("temperature", 1.0) if stored.get("members") == members else 1.0
+            return Ensemble([self.get(n) for n in members], temperature)
         with self._lock:
             if name not in self._cache:
                 self._cache[name] = EmotionModel.load(self.folder / f"{name}{self.suffix}")

@@ -34,11 +34,12 @@ def face_record(box, probs: np.ndarray, class_names) -> dict:
 
 
 def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | None,
-                        whole_image: bool = False, timings: dict | None = None, flip_tta: bool = True):
+                        whole_image: bool = False, timings: dict | None = None, view_set: str | None = None):
     """(boxes, probabilities) of the faces in an RGB uint8 image; whole_image skips detection.
 
-    flip_tta averages each face with its mirror image (what uploads get); the live webcam
-    turns it off to halve the model's work, its tracker averaging over frames instead.
+    view_set None: each model's served test-time views (what uploads, the API, the CLI and
+    videos get); the live webcam passes its cheaper live views, its tracker averaging over
+    frames instead.
     """
     timings = {} if timings is None else timings
     h, w = rgb.shape[:2]
@@ -47,7 +48,7 @@ def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | None,
     with _timed(timings, "crop"):
         crops = [rgb if whole_image else crop_face(rgb, box) for box in boxes]
     with _timed(timings, "classify"):
-        probs = model.predict(crops, flip_tta)
+        probs = model.predict(crops, view_set)
     return boxes, probs
 
 

@@ -186,8 +186,10 @@ def models_markdown(store: ModelStore) -> str:
         ev = metrics.get(name, {}).get("evaluation")
         figures = (f"FER2013 test accuracy {ev['accuracy']:.3f}, macro F1 {ev['f1_macro']:.3f}"
                    if ev else "no recorded test metrics")
-        if ev and "tta_flip" in ev:  # the demo averages each face with its mirror image
-            figures += f"; with the mirror image, as served here: {ev['tta_flip']['accuracy']:.3f}"
+        served = (ev or {}).get("by_views", {}).get("served")
+        if served:  # what this page computes per face: the served views and temperature
+            figures += (f"; as served here ({served['views']} views): accuracy {served['accuracy']:.3f}, "
+                        f"calibration error {served['calibration']['ece_after']:.3f}")
         lines.append(f"- **{name}**: {figures}")
     return "\n".join(lines) or "No trained model in the weights folder yet."
 

@@ -132,7 +132,7 @@ class FaceRow:
     probs: dict[str, float]
 
 
-def analyse_video(path, out_path, model, detector: FaceDetector, flip_tta: bool = True,
+def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str | None = None,
                   progress: Callable[[int, int], None] | None = None) -> tuple[VideoInfo, list[FaceRow], int]:
     """Write the annotated clip to out_path (MP4); returns (info, one row per face per frame, frames written).
 
@@ -174,7 +174,7 @@ def analyse_video(path, out_path, model, detector: FaceDetector, flip_tta: bool 
                     last_pts = frame.pts
                     rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
                     t = float(frame.pts * vin.time_base)
-                    boxes, probs = detect_and_classify(rgb, model, detector, flip_tta=flip_tta)
+                    boxes, probs = detect_and_classify(rgb, model, detector, view_set=view_set)
                     probs, ids = tracker.update(boxes, probs, t)
                     faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
                     for face, face_id, p in zip(faces, ids, probs):

@@ -54,7 +54,7 @@ def test_all_faces_classified_in_one_batch(detector, store):
     model = store.get("cnn")
     calls = []
     original = model.predict
-    model.predict = lambda crops, flip_tta=True: calls.append(len(crops)) or original(crops, flip_tta)
+    model.predict = lambda crops, view_set=None: calls.append(len(crops)) or original(crops, view_set)
     try:
         faces = analyse(load_rgb(EXAMPLES / "four_faces.jpg"), model, detector)
     finally:

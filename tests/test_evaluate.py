@@ -13,7 +13,7 @@ from trainer.evaluate import scores
 def test_evaluate_writes_metrics_and_plots(tiny_models, sample_root, tmp_path, capsys):
     out = tmp_path / "eval"
     assert evaluate_main(["--model", str(tiny_models / "cnn.keras"), "--data", str(sample_root / "test"),
-                          "--out", str(out), "--tta"]) == 0
+                          "--out", str(out), "--tta", "mirror"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["n"] == 21
     for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro"):
@@ -22,7 +22,8 @@ def test_evaluate_writes_metrics_and_plots(tiny_models, sample_root, tmp_path, c
     assert cm.shape == (7, 7) and cm.sum() == 21 and (cm.sum(1) == 3).all()  # rows = true class
     assert m["accuracy"] == np.trace(cm) / 21
     assert list(m["per_class"]) == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
-    assert "tta_flip" in m and m["tta_flip"]["n"] == 21
+    assert m["views"] == "mirror" and set(m["by_views"]) == {"mirror"}
+    assert {"ece_before", "ece_after", "nll_before", "nll_after"} <= set(m["calibration"])
     for png in ("confusion_matrix.png", "learning_curves.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "accuracy=" in capsys.readouterr().out
@@ -71,7 +72,7 @@ def test_compare_adds_the_demos_ensemble_for_shipped_models(tiny_models, sample_
     shutil.copytree(tiny_models, out)
     assert compare_main(["--data", str(sample_root / "test"), "--models", str(out / "cnn.keras"),
                          str(out / "seed_cnn.keras"), "--out", str(out),
-                         "--assets", str(tmp_path / "assets"), "--tta"]) == 0
+                         "--assets", str(tmp_path / "assets")]) == 0
     rows = {r["model"]: r for r in json.loads((out / "comparison.json").read_text())}
     ens = rows["ensemble (cnn + seed_cnn)"]
     assert ens["parameters"] == rows["cnn"]["parameters"] + rows["seed_cnn"]["parameters"]
@@ -81,6 +82,6 @@ def test_compare_adds_the_demos_ensemble_for_shipped_models(tiny_models, sample_
                                                               "sad", "surprise"])
     probs = np.mean([m.predict(split.x.astype("float32"), verbose=0) for m in models], axis=0)
     assert ens["accuracy"] == float((probs.argmax(1) == split.y).mean())
-    assert "tta_accuracy" in ens
+    assert {"mirror_accuracy", "served_accuracy", "served_ece"} <= set(ens)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["ensemble"]["members"] == ["cnn", "seed_cnn"] and not metrics["ensemble"]["shipped"]

@@ -43,11 +43,11 @@ def fer_crops(n=512):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_exports_match_keras_on_512_fer2013_faces(exported, name, fmt):
     crops = fer_crops()
-    reference = EmotionModel.load(WEIGHTS / f"{name}.keras").predict(crops, flip_tta=False)
+    reference = EmotionModel.load(WEIGHTS / f"{name}.keras").predict(crops, "none")
     model = EmotionModel.load(exported / f"{name}{SUFFIX[fmt]}")
     assert model.class_names == list(CLASSES) and model.input_shape == (48, 48, 1)
     for batch in (crops, crops[:1]):  # the batch dimension stays dynamic in both formats
-        probs = model.predict(batch, flip_tta=False)
+        probs = model.predict(batch, "none")
         assert probs.shape == (len(batch), 7)
         np.testing.assert_array_equal(probs.argmax(1), reference[: len(batch)].argmax(1))
         assert np.abs(probs - reference[: len(batch)]).max() <= 1e-4

@@ -3,9 +3,12 @@
     python -m trainer.compare --data ../shared/datasets/fer2013/test [--models weights/*.keras]
         [--out weights] [--assets assets] [--readme README.md]
 
-For each model: accuracy, macro precision/recall/F1 (trainer.evaluate), size on disk,
-parameters and CPU latency per face (batch 1, median). With two or more shipped models (in
---out) it adds the demo's ensemble, the mean of their probabilities. Writes OUT/metrics.json (every
+For each model: accuracy, macro precision/recall/F1 (trainer.evaluate) on single plain views,
+accuracy with the mirror averaged in, accuracy, macro F1 and calibration error (ECE, after the
+stored temperature) under the views the demo serves (trainer.calibrate chose them on val),
+size on disk, parameters and CPU latency per face (batch 1, median, one view). With two or
+more shipped models (in --out) it adds the demo's ensemble: the mean of their calibrated
+probabilities, then the ensemble's own temperature (OUT/ensemble.json). Writes OUT/metrics.json (every
 evaluation plus how the model was trained), OUT/comparison.md and .json, the confusion
 matrix and learning-curve PNGs under ASSETS/NAME/, and with --readme replaces the table
 between <!-- comparison:start --> and <!-- comparison:end --> in that file (with --card, the
@@ -25,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.calibrate import ENSEMBLE_FILE
+from trainer.calibration import calibration_report
 from trainer.evaluate import evaluate, model_meta, scores
 from trainer.train import git_commit
 
 START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
 CARD_START, CARD_END = "<!-- per-class:start -->", "<!-- per-class:end -->"
-COLUMNS = ["model", "accuracy", "precision_macro", "recall_macro", "f1_macro", "disgust_recall",
-           "size_mb", "parameters", "ms_per_face"]
+VIEW_COLUMNS = ("none", "mirror", "served")  # what each model is evaluated under
 
 
 def latency_ms(model_path: Path, runs: int = 100) -> float:
@@ -55,31 +59,38 @@ def latency_ms(model_path: Path, runs: int = 100) -> float:
 
 
 def score_columns(result: dict) -> dict:
-    """The table's score columns of one evaluate() result (flip-TTA ones when it has them)."""
+    """The table's score columns of one evaluate() result run with VIEW_COLUMNS."""
     cols = {k: result[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
     cols["disgust_recall"] = result["per_class"].get("disgust", {}).get("recall", float("nan"))
-    if "tta_flip" in result:
-        cols["tta_accuracy"] = result["tta_flip"]["accuracy"]
-        cols["tta_f1_macro"] = result["tta_flip"]["f1_macro"]
+    served = result["by_views"]["served"]
+    cols.update(mirror_accuracy=result["by_views"]["mirror"]["accuracy"], served_views=served["views"],
+                served_accuracy=served["accuracy"], served_f1_macro=served["f1_macro"],
+                served_ece=served["calibration"]["ece_after"])
     return cols
 
 
-def ensemble_row(kept: dict, rows: list[dict], metrics: dict) -> tuple[dict, dict]:
-    """The demo's "ensemble" entry: the mean of the shipped models' probabilities.
+def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> tuple[dict, dict]:
+    """The demo's "ensemble" entry: the mean of the shipped models' calibrated probabilities.
 
-    Plain columns average single passes; the flip-TTA columns average each model's
-    flip-TTA probabilities, which is what the demo computes per face.
+    Each column averages the members' probabilities under that column's views; the served
+    column then applies the ensemble's temperature from FOLDER/ensemble.json when that file
+    was fitted for these members (the demo does the same).
     """
     first = next(iter(kept.values()))
     if any(k["class_names"] != first["class_names"] or not np.array_equal(k["y"], first["y"])
            for k in kept.values()):
         raise SystemExit("shipped models disagree on class names or test images; no ensemble row")
-    names, y, class_names = list(kept), first["y"], first["class_names"]
-    result = scores(y, np.mean([k["probs"] for k in kept.values()], axis=0).argmax(1), class_names)
+    names, y, class_names = sorted(kept), first["y"], first["class_names"]
+    mean = {v: np.mean([kept[n]["probs"][v] for n in names], axis=0) for v in VIEW_COLUMNS}
+    stored = json.loads((folder / ENSEMBLE_FILE).read_text()) if (folder / ENSEMBLE_FILE).exists() else {}
+    temperature = stored.get("temperature", 1.0) if stored.get("members") == names else 1.0
+    result = scores(y, mean["none"].argmax(1), class_names)
     result["model"] = f"ensemble of {', '.join(names)}"
-    if all(k["probs_tta"] is not None for k in kept.values()):
-        result["tta_flip"] = scores(y, np.mean([k["probs_tta"] for k in kept.values()], axis=0).argmax(1),
-                                    class_names)
+    result["by_views"] = {v: {"views": v, **{k: val for k, val in scores(y, mean[v].argmax(1), class_names).items()
+                                             if k not in ("per_class", "confusion_matrix")}}
+                          for v in VIEW_COLUMNS}
+    result["by_views"]["served"]["calibration"] = calibration_report(mean["served"], y, temperature)
+    result["by_views"]["served"]["views"] = "each member's served views"
     parts = [r for r in rows if r["model"] in names]
     row = {
         "model": f"ensemble ({' + '.join(names)})",
@@ -88,24 +99,23 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict) -> tuple[dict, dic
         "parameters": sum(r["parameters"] for r in parts),
         "ms_per_face": sum(r["ms_per_face"] for r in parts),
     }
-    entry = {"evaluation": result, "members": names, "shipped": False,
+    row["served_views"] = "members'"
+    entry = {"evaluation": result, "members": names, "shipped": False, "temperature": temperature,
              "size_bytes": sum(metrics[n]["size_bytes"] for n in names),
              "ms_per_face_batch1": row["ms_per_face"]}
     return row, entry
 
 
 def markdown_table(rows: list[dict]) -> str:
-    tta = any("tta_accuracy" in r for r in rows)
-    head = "| model | accuracy | macro P | macro R | macro F1 | disgust recall |"
-    head += " flip-TTA accuracy | flip-TTA macro F1 |" if tta else ""
-    head += " size (MB) | parameters | ms / face |"
-    lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
+    head = ("| model | accuracy | macro P | macro R | macro F1 | disgust recall | mirror accuracy |"
+            " served views | served accuracy | served macro F1 | served ECE | size (MB) | parameters | ms / face |")
+    lines = [head, "|---|" + "---:|" * 6 + "---|" + "---:|" * 6]
     for r in rows:
-        line = (f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
-                f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} |")
-        if tta:
-            line += f" {r.get('tta_accuracy', float('nan')):.4f} | {r.get('tta_f1_macro', float('nan')):.4f} |"
-        lines.append(line + f" {r['size_mb']:.1f} | {r['parameters']:,} | {r['ms_per_face']:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
+            f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} | {r['mirror_accuracy']:.4f} | {r['served_views']} | "
+            f"{r['served_accuracy']:.4f} | {r['served_f1_macro']:.4f} | {r['served_ece']:.4f} | "
+            f"{r['size_mb']:.1f} | {r['parameters']:,} | {r['ms_per_face']:.1f} |")
     return "\n".join(lines)
 
 
@@ -138,7 +148,6 @@ def main(argv=None) -> int:
     p.add_argument("--assets", type=Path, default=Path("assets"), help="where the PNGs go")
     p.add_argument("--readme", type=Path, help="Markdown file whose comparison table to replace")
     p.add_argument("--card", type=Path, help="model card whose per-class tables to replace")
-    p.add_argument("--tta", action="store_true", help="also evaluate horizontal-flip TTA")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     models = args.models or sorted(Path("weights").glob("*.keras"))
@@ -148,7 +157,7 @@ def main(argv=None) -> int:
     rows, metrics, kept = [], {}, {}
     for path in models:
         keep = {}
-        result = evaluate(path, args.data, args.assets / path.stem, args.tta, keep)
+        result = evaluate(path, args.data, args.assets / path.stem, VIEW_COLUMNS, keep)
         meta = model_meta(path)
         shipped = path.resolve().parent == args.out.resolve()
         row = {
@@ -170,10 +179,10 @@ def main(argv=None) -> int:
             "size_bytes": path.stat().st_size,
             "ms_per_face_batch1": row["ms_per_face"],
         }
-        print(f"{row['model']}: accuracy {row['accuracy']:.4f} f1_macro {row['f1_macro']:.4f} "
-              f"{row['ms_per_face']:.1f} ms/face")
+        print(f"{row['model']}: accuracy {row['accuracy']:.4f} f1_macro {row['f1_macro']:.4f}, served "
+              f"({row['served_views']}) {row['served_accuracy']:.4f}, {row['ms_per_face']:.1f} ms/face")
     if len(kept) >= 2:
-        row, metrics["ensemble"] = ensemble_row(kept, rows, metrics)
+        row, metrics["ensemble"] = ensemble_row(kept, rows, metrics, args.out)
         rows.append(row)
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     table = markdown_table(rows)

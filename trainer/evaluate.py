@@ -5,8 +5,10 @@
 Writes OUT/metrics.json (n, accuracy, macro precision/recall/F1, per-class scores,
 confusion matrix with rows = true class in the model's class order), the confusion
 matrix as PNG (counts and row-normalised) and, when NAME.history.json lies beside the
-model, the loss and accuracy curves. --tta adds horizontal-flip test-time
-augmentation, reported separately.
+model, the loss and accuracy curves. --tta picks the test-time views (trainer.views: none,
+mirror, crops, or "served": the set NAME.json says the demo serves); the temperature that
+trainer.calibrate stored for that view set is applied, and ECE and NLL are reported before
+and after it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.calibration import apply_temperature, calibration_report, serving
 from trainer.classes import CLASS_NAMES
 from trainer.data import DataError, find_splits, list_class_folder, load_split
+from trainer.views import VIEW_SETS, predict_views
 
 log = logging.getLogger("trainer.evaluate")
 
@@ -42,12 +46,9 @@ def load_eval_split(data: Path, model, class_names):
     return load_split(items, size, "grayscale" if channels == 1 else "rgb", "eval")
 
 
-def predict(model, x: np.ndarray, tta: bool = False, batch_size: int = 256) -> np.ndarray:
-    probs = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
-    if tta:
-        flipped = model.predict(x[:, :, ::-1].astype("float32"), batch_size=batch_size, verbose=0)
-        probs = (probs + flipped) / 2
-    return probs
+def predict(model, x: np.ndarray, view_set: str = "none", batch_size: int = 256) -> np.ndarray:
+    """Probabilities averaged over the test-time views of x (trainer.views)."""
+    return predict_views(lambda v: model.predict(v, batch_size=batch_size, verbose=0), x, view_set)
 
 
 def scores(y_true, y_pred, class_names) -> dict:
@@ -113,8 +114,12 @@ def plot_history(history: list[dict], path: Path, title: str):
     plt.close(fig)
 
 
-def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False, keep: dict | None = None) -> dict:
-    """Scores of one model on a split; `keep`, when given, receives the labels and probabilities."""
+def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dict | None = None) -> dict:
+    """Scores of one model on a split under each view set in `views` (the first is the headline).
+
+    Each view set's probabilities get the temperature stored for it (trainer.calibrate);
+    `keep`, when given, receives the labels and those calibrated probabilities per view set.
+    """
     import keras
 
     model_path = Path(model_path)
@@ -124,15 +129,20 @@ def evaluate(model_path: Path, data: Path, out: Path, tta: bool = False, keep: d
     meta = model_meta(model_path)
     class_names = meta.get("class_names", list(CLASS_NAMES))
     split = load_eval_split(data, model, class_names)
-    probs = predict(model, split.x)
     name = meta.get("name", model_path.stem)
+    by_views, kept = {}, {}
+    for requested in views:
+        view_set, temperature = serving(meta, None if requested == "served" else requested)
+        raw = predict(model, split.x, view_set)
+        kept[requested] = apply_temperature(raw, temperature)
+        by_views[requested] = {"views": view_set, **scores(split.y, raw.argmax(1), class_names),
+                               "calibration": calibration_report(raw, split.y, temperature)}
+    head = by_views[views[0]]
     result = {"model": name, "file": str(model_path), "data": str(data), "skipped_unreadable": split.skipped,
-              **scores(split.y, probs.argmax(1), class_names)}
-    probs_tta = predict(model, split.x, tta=True) if tta else None
-    if tta:
-        result["tta_flip"] = scores(split.y, probs_tta.argmax(1), class_names)
+              **head, "by_views": {k: {key: v[key] for key in v if key not in ("per_class", "confusion_matrix")}
+                                   for k, v in by_views.items()}}
     if keep is not None:
-        keep.update(y=split.y, probs=probs, probs_tta=probs_tta, class_names=class_names)
+        keep.update(y=split.y, probs=kept, class_names=class_names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -148,20 +158,21 @@ def main(argv=None) -> int:
     p.add_argument("--model", required=True, type=Path, help="a .keras file")
     p.add_argument("--data", required=True, type=Path, help="a split folder of class folders, or a data root")
     p.add_argument("--out", type=Path, help="output folder (default: runs/eval/NAME)")
-    p.add_argument("--tta", action="store_true", help="also report horizontal-flip test-time augmentation")
+    p.add_argument("--tta", choices=[*VIEW_SETS, "served"], default="none",
+                   help="test-time views: none (default), mirror, crops, or served (what the demo serves)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = args.out or Path("runs/eval") / args.model.stem
     try:
-        r = evaluate(args.model, args.data, out, args.tta)
+        r = evaluate(args.model, args.data, out, (args.tta,))
     except DataError as err:
         log.error("%s", err)
         return 2
-    line = (f"{r['model']}: n={r['n']} accuracy={r['accuracy']:.4f} precision_macro={r['precision_macro']:.4f} "
-            f"recall_macro={r['recall_macro']:.4f} f1_macro={r['f1_macro']:.4f}")
-    if args.tta:
-        line += f" | flip-TTA accuracy={r['tta_flip']['accuracy']:.4f} f1_macro={r['tta_flip']['f1_macro']:.4f}"
-    print(line)
+    cal = r["calibration"]
+    print(f"{r['model']} ({r['views']} views): n={r['n']} accuracy={r['accuracy']:.4f} "
+          f"precision_macro={r['precision_macro']:.4f} recall_macro={r['recall_macro']:.4f} "
+          f"f1_macro={r['f1_macro']:.4f} | T={cal['temperature']:.3f} ECE {cal['ece_before']:.4f} -> "
+          f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
     print(f"wrote {out}/metrics.json")
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 VIEW_SETS = ("none", "mirror", "crops")
@@ -37,8 +36,24 @@ def check_view_set(view_set: str) -> str:
     return view_set
 
 
+def _resize_matrix(src: int, dst: int) -> np.ndarray:
+    """(dst, src) bilinear weights with half-pixel centres and edge clamping, as cv2.INTER_LINEAR."""
+    pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
+    low = np.floor(pos).astype(int)
+    high = np.minimum(low + 1, src - 1)
+    frac = pos - low
+    m = np.zeros((dst, src))
+    m[np.arange(dst), low] += 1 - frac
+    m[np.arange(dst), high] += frac
+    return m.astype(np.float32)
+
+
 def views(x: np.ndarray, view_set: str):
-    """Yield each view of a batch of faces (n, h, w, c) as float32 pixels of the same shape."""
+    """Yield each view of a batch of faces (n, h, w, c) as float32 pixels of the same shape.
+
+    NumPy only (the demo imports this without OpenCV): crops are resized back with one
+    matrix product per axis.
+    """
     check_view_set(view_set)
     x = np.asarray(x, dtype=np.float32)
     yield x
@@ -50,17 +65,11 @@ def views(x: np.ndarray, view_set: str):
         return
     n, h, w, c = x.shape
     crop = round(h * CROP_FRACTION)
+    rows, cols = _resize_matrix(crop, h), _resize_matrix(crop, w)
     for source in (x, mirrored):
         for top, left in _crop_boxes(h):
             patch = source[:, top:top + crop, left:left + crop]
-            # cv2.resize works on (h, w, at most 128 channels here): fold the batch into the channel axis.
-            folded = np.ascontiguousarray(patch.transpose(1, 2, 0, 3).reshape(crop, crop, n * c))
-            resized = np.empty((h, w, n * c), dtype=np.float32)
-            for s in range(0, n * c, 128):
-                resized[:, :, s:s + 128] = cv2.resize(
-                    folded[:, :, s:s + 128], (w, h), interpolation=cv2.INTER_LINEAR
-                ).reshape(h, w, -1)
-            yield np.ascontiguousarray(resized.reshape(h, w, n, c).transpose(2, 0, 1, 3))
+            yield np.einsum("ij,njkc,lk->nilc", rows, patch, cols, optimize=True).astype(np.float32)
 
 
 def predict_views(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, view_set: str) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""Choose each model's test-time views and fit its temperatures on val; the same for the ensemble.
+
+    python -m trainer.calibrate --weights weights --data ../shared/datasets/fer2013/val [--assets assets]
+
+For every NAME.keras (with NAME.json) in the folder: val probabilities under each view set of
+trainer.views, one temperature per view set (trainer.calibration, minimum NLL), and the view
+set with the best val accuracy as the one served. All of it goes into NAME.json's "serving"
+entry, which trainer.evaluate and the demo read. With two or more models, the demo's
+ensemble (the mean of the members' calibrated, served probabilities) gets its own temperature
+in FOLDER/ensemble.json, valid for that list of members. A reliability diagram of each
+served model and of the ensemble, before and after, goes to ASSETS/reliability.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from trainer.calibration import apply_temperature, calibration_report, fit_temperature, plot_reliability
+from trainer.data import DataError
+from trainer.evaluate import load_eval_split, model_meta, predict
+from trainer.views import VIEW_SETS
+
+log = logging.getLogger("trainer.calibrate")
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def calibrate_model(path: Path, data: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    """NAME.json's new "serving" entry, and the served views' raw val probabilities with their labels."""
+    import keras
+
+    model = keras.saving.load_model(path)
+    meta = model_meta(path)
+    split = load_eval_split(data, model, meta.get("class_names"))
+    report, temperatures, raws = {}, {}, {}
+    for view_set in VIEW_SETS:
+        raws[view_set] = raw = predict(model, split.x, view_set)
+        temperatures[view_set] = fit_temperature(raw, split.y)
+        report[view_set] = {"accuracy": float((raw.argmax(1) == split.y).mean()),
+                            **calibration_report(raw, split.y, temperatures[view_set])}
+        log.info("%s %s views: val %.4f, T %.3f, ECE %.4f -> %.4f", path.stem, view_set, report[view_set]["accuracy"],
+                 temperatures[view_set], report[view_set]["ece_before"], report[view_set]["ece_after"])
+    served = max(VIEW_SETS, key=lambda v: report[v]["accuracy"])  # first (fewest views) on a tie
+    entry = {"views": served, "live_views": "none", "temperature": temperatures, "chosen_on": str(data),
+             "val": report}
+    return entry, raws[served], split.y
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trainer.calibrate", description=__doc__.split("\n")[0])
+    p.add_argument("--weights", type=Path, default=Path("weights"), help="folder of NAME.keras + NAME.json")
+    p.add_argument("--data", required=True, type=Path, help="the val split (class folders)")
+    p.add_argument("--assets", type=Path, default=Path("assets"), help="where reliability.png goes")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    models = sorted(m for m in args.weights.glob("*.keras") if m.with_suffix(".json").is_file())
+    if not models:
+        log.error("no NAME.keras with NAME.json in %s", args.weights)
+        return 2
+    served, curves = {}, {}
+    for path in models:
+        try:
+            entry, raw, labels = calibrate_model(path, args.data)
+        except DataError as err:
+            log.error("%s", err)
+            return 2
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        meta["serving"] = entry
+        meta_path.write_text(json.dumps(meta, indent=2))
+        t = entry["temperature"][entry["views"]]
+        served[path.stem] = apply_temperature(raw, t)
+        curves[f"{path.stem} ({entry['views']} views)"] = (raw, labels, t)
+        print(f"{path.stem}: serves {entry['views']} views, val {entry['val'][entry['views']]['accuracy']:.4f}, "
+              f"T {t:.3f}, ECE {entry['val'][entry['views']]['ece_before']:.4f} -> "
+              f"{entry['val'][entry['views']]['ece_after']:.4f}")
+    ensemble_path = args.weights / ENSEMBLE_FILE
+    if len(served) >= 2:
+        mean = np.mean(list(served.values()), axis=0)
+        t = fit_temperature(mean, labels)
+        record = {"members": sorted(served), "views": "served", "temperature": t, "chosen_on": str(args.data),
+                  "val": {"accuracy": float((mean.argmax(1) == labels).mean()), **calibration_report(mean, labels, t)}}
+        ensemble_path.write_text(json.dumps(record, indent=2))
+        curves["ensemble"] = (mean, labels, t)
+        print(f"ensemble of {', '.join(sorted(served))}: val {record['val']['accuracy']:.4f}, T {t:.3f}, "
+              f"ECE {record['val']['ece_before']:.4f} -> {record['val']['ece_after']:.4f}")
+    elif ensemble_path.exists():
+        ensemble_path.unlink()  # one model: no ensemble to calibrate
+    args.assets.mkdir(parents=True, exist_ok=True)
+    plot_reliability(curves, args.assets / "reliability.png")
+    print(f"wrote {args.assets / 'reliability.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
