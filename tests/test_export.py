@@ -80,10 +80,12 @@ def test_readme_onnx_example_gives_the_demos_probabilities(exported, tmp_path):
         (tmp_path / "weights" / f).write_bytes((exported / f).read_bytes())
     Image.fromarray(crop).save(tmp_path / "face.png")
     (tmp_path / "example.py").write_text(code)
-    r = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the snippet imports trainer.views from the checkout
+    r = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     label, probs = r.stdout.strip().split(" ", 1)
-    demo = ModelStore(WEIGHTS).get("cnn").predict([crop])[0]  # what the demo serves: flip-TTA, Keras
+    demo = ModelStore(WEIGHTS).get("cnn").predict([crop])[0]  # what the demo serves: its views and temperature, Keras
     assert label == CLASSES[int(demo.argmax())] == "happy"
     assert np.abs(np.array(json.loads(probs)) - demo).max() <= 1e-4
 
