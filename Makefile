@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -45,7 +45,12 @@ $(MOBILENET_WEIGHTS): $(VENV)/.dev
 SEED_BASELINE := runs/seed/seed_cnn.keras
 compare: $(VENV)/.dev
 	$(PY) -m trainer.compare --data $(FER2013)/test --models $(sort $(wildcard weights/*.keras)) \
-	    $(wildcard $(SEED_BASELINE)) --out weights --assets assets --readme README.md --card weights/README.md --tta
+	    $(wildcard $(SEED_BASELINE)) --out weights --assets assets --readme README.md --card weights/README.md
+
+# Test-time views and temperatures chosen on val for every model in weights/ (NAME.json's
+# "serving", weights/ensemble.json, assets/reliability.png). Run before `make compare`.
+calibrate: $(VENV)/.dev
+	$(PY) -m trainer.calibrate --weights weights --data $(FER2013)/val --assets assets
 
 # The recipes of the shipped files (each file's NAME.json records the command it came from).
 # They write runs/NAME/NAME.{keras,json,history.json}; copy those three into weights/ to ship.
@@ -59,6 +64,15 @@ train-mobilenetv2: $(MOBILENET_WEIGHTS)
 	$(PY) -m trainer.train --model mobilenetv2 --data $(FER2013) --backbone-weights $(MOBILENET_WEIGHTS) \
 	    --img-size 64 --epochs 2 --fine-tune-epochs 36 --fine-tune-layers all --fine-tune-bn \
 	    --fine-tune-lr 7e-4 --out runs/mobilenetv2 --quiet $(RESUME)
+
+# The shipped cnn's last step: a student distilled from three teachers on the CPU, starting from
+# the GPU run it improves on (tools/gpu/README.md); weights/README.md says where each came from.
+TEACHERS ?= runs/gpu1/cnn/cnn.keras runs/teachers/cnn_w32_shipped/cnn.keras runs/teachers/cnn_w48/cnn.keras
+distill-cnn: $(VENV)/.dev
+	$(PY) -m trainer.distill --teachers $(TEACHERS) --data $(FER2013) --out runs/student --views mirror -- \
+	    --model cnn --width 48 --init-from $(firstword $(TEACHERS)) --geometric-augmentation host --mixup 0.2 \
+	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
+	    --time-budget 65 --quiet $(RESUME)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
