@@ -32,8 +32,13 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
     """Expected calibration error: |accuracy - confidence| per confidence bin, weighted by its share."""
-    confidence = np.asarray(probs).max(axis=1)
-    correct = np.asarray(probs).argmax(axis=1) == labels
+    probs = np.asarray(probs)
+    return ece_of(probs.max(axis=1), probs.argmax(axis=1) == labels, bins)
+
+
+def ece_of(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE from each prediction's top confidence and whether it was right (what a user sees)."""
+    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=bool)
     # Bins (k/bins, (k+1)/bins]; a confidence of exactly 0 cannot occur with 7 classes.
     index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
     total = 0.0

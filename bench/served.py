@@ -1,0 +1,70 @@
+"""What users get: the demo's command line on a labelled split, scored.
+
+    python bench/served.py ../shared/datasets/fer2013/test --models cnn ensemble [--readme README.md]
+
+Runs `python -m demo.predict SPLIT --whole-image --json --model NAME` as a user would (each
+face classified under the model's served views and temperature), reads the label from each
+file's class folder, and reports accuracy and the expected calibration error of the shown
+confidences (15 bins). Writes bench/results/served.{json,md}; with --readme, the section
+between <!-- served:start --> and <!-- served:end -->.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.readme import replace_section  # noqa: E402
+from trainer.calibration import ece_of  # noqa: E402
+
+
+def score(split: Path, model: str) -> dict:
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "demo.predict", str(split), "--whole-image", "--json",
+                          "--model", model], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"demo.predict --model {model} failed ({run.returncode}): {run.stderr[-2000:]}")
+    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    faces = [(Path(r["file"]).parent.name, r["faces"][0]) for r in rows if r.get("faces")]
+    correct = np.array([face["label"] == truth for truth, face in faces])
+    confidence = np.array([face["confidence"] for _, face in faces])
+    return {"model": model, "files": len(rows), "labelled": len(faces), "accuracy": float(correct.mean()),
+            "ece": ece_of(confidence, correct), "mean_confidence": float(confidence.mean()),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("split", type=Path, help="a split folder of class folders")
+    p.add_argument("--models", nargs="+", default=["cnn"])
+    p.add_argument("--readme", type=Path)
+    args = p.parse_args(argv)
+    results = [score(args.split, m) for m in args.models]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "served.json").write_text(json.dumps(results, indent=2))
+    lines = ["| model | files | accuracy | ECE (15 bins) | mean confidence |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['files']} | {r['accuracy']:.4f} | {r['ece']:.4f} | {r['mean_confidence']:.3f} |"
+              for r in results]
+    lines += ["", f"`python -m demo.predict {args.split} --whole-image --json --model NAME`, scored against "
+              "each file's class folder: what a user of the command line gets (served views and temperature). "
+              "Written by `python bench/served.py`."]
+    table = "\n".join(lines)
+    (out / "served.md").write_text(table + "\n")
+    if args.readme:
+        replace_section(args.readme, "served", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
