@@ -13,3 +13,14 @@ def replace_section(readme: Path, name: str, body: str) -> None:
         raise SystemExit(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> section")
     body = body if body.endswith("\n") else body + "\n"
     readme.write_text(re.sub(pattern, lambda _: f"<!-- {name}:start -->\n{body}<!-- {name}:end -->", text, flags=re.S))
+
+
+def write_results(out: Path, name: str, data, table: str, readme: Path | None = None) -> None:
+    """OUT/NAME.json and OUT/NAME.md, and the README's NAME section when a README is given."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out / f"{name}.md").write_text(table if table.endswith("\n") else table + "\n")
+    if readme:
+        replace_section(readme, name, table)

@@ -12,7 +12,6 @@ runtimes markers. A benchmark, not a test: pause other work on the machine while
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.readme import replace_section  # noqa: E402
+from bench.readme import write_results  # noqa: E402
 from demo.classify import RUNTIMES, EmotionModel  # noqa: E402
 from demo.faces import FaceDetector, crop_face  # noqa: E402
 from demo.images import load_rgb  # noqa: E402
@@ -87,12 +86,8 @@ def main(argv=None) -> int:
                              **{f"batch_{n}": round(ms_per_face(model, prepared[:n], args.calls), 3) for n in BATCHES}}
             print(keras_file.stem, runtime, rows[runtime], flush=True)
         result["models"][keras_file.stem] = rows
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "runtimes.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
-    (args.out / "runtimes.md").write_text(table)
-    if args.readme:
-        replace_section(args.readme, "runtimes", table)
+    write_results(args.out, "runtimes", result, table, args.readme)
     print(table)
     return 0
 

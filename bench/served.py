@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.readme import replace_section  # noqa: E402
+from bench.readme import write_results  # noqa: E402
 from trainer.calibration import ece_of  # noqa: E402
 
 
@@ -49,9 +49,6 @@ def main(argv=None) -> int:
     p.add_argument("--readme", type=Path)
     args = p.parse_args(argv)
     results = [score(args.split, m) for m in args.models]
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "served.json").write_text(json.dumps(results, indent=2))
     lines = ["| model | files | accuracy | ECE (15 bins) | mean confidence |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['files']} | {r['accuracy']:.4f} | {r['ece']:.4f} | {r['mean_confidence']:.3f} |"
               for r in results]
@@ -59,9 +56,7 @@ def main(argv=None) -> int:
               "each file's class folder: what a user of the command line gets (served views and temperature). "
               "Written by `python bench/served.py`."]
     table = "\n".join(lines)
-    (out / "served.md").write_text(table + "\n")
-    if args.readme:
-        replace_section(args.readme, "served", table)
+    write_results(ROOT / "bench" / "results", "served", results, table, args.readme)
     print(table)
     return 0
 
