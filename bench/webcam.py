@@ -43,14 +43,15 @@ FPS, LOOP = 30, 120  # the fake camera: 30 frames a second, 4 seconds, then agai
 BITS, SQUARE, MARGIN = 8, 20, 10  # frame number: 8 squares of 20 px, 10 px from the top-left corner
 SIZE = (640, 480)
 
-SAMPLER = """({bits, square, margin, loop, fps}) => {
+SAMPLER = """({bits, square, margin, loop, fps, width}) => {
   // Reads only the strip with the squares (a full-frame copy per sample would slow the page).
   const stripW = margin + bits * square + margin, stripH = margin + square + margin;
   const canvas = document.createElement('canvas'); canvas.width = stripW; canvas.height = stripH;
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
   const read = (el, w, mirrored) => {
     if (!w) return null;
-    ctx.drawImage(el, mirrored ? w - stripW : 0, 0, stripW, stripH, 0, 0, stripW, stripH);
+    const s = w / width;  // the page may capture the camera smaller: read its strip scaled back
+    ctx.drawImage(el, mirrored ? w - stripW * s : 0, 0, stripW * s, stripH * s, 0, 0, stripW, stripH);
     const data = ctx.getImageData(0, 0, stripW, stripH).data;
     let n = 0;
     for (let i = 0; i < bits; i++) {
@@ -131,7 +132,8 @@ def open_viewer(browser, url: str, model_label: str | None):
     page.get_by_text("Click to Access Webcam").click()
     page.get_by_label("capture photo").first.click()
     page.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
-    page.evaluate(SAMPLER, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS})
+    page.evaluate(SAMPLER, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS,
+                            "width": SIZE[0]})
     return context, page
 
 

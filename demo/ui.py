@@ -30,6 +30,9 @@ log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 STREAM_EVERY_S = 0.01  # the browser sends the next frame within 10 ms of the last result
+# What the page asks of the camera: every frame is drawn, JPEG-encoded and sent by the browser,
+# then decoded, annotated and encoded again by the server, so its pixel count sets the cost.
+LIVE_CAPTURE = (640, 480)
 EXPIRY = f"{MAX_AGE_S // 60} minutes"
 PRIVACY = (f"Webcam frames are analysed in memory and never written to disk. Images and videos you upload, and "
            f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
@@ -299,7 +302,8 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                         cam = LiveImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam (live result)",
                                         webcam_options=gr.WebcamOptions(
                                             mirror=True,
-                                            constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}},
+                                            constraints={"video": {"width": {"ideal": LIVE_CAPTURE[0]},
+                                                                   "height": {"ideal": LIVE_CAPTURE[1]}}},
                                         ))
                         readout = gr.Markdown()
                     with gr.Column(scale=2):
