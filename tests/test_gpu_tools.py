@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tarfile
 
 import keras
 import numpy as np
@@ -12,15 +13,29 @@ from trainer.train import main
 
 
 def test_collect_then_import_rebuilds_resnet50_from_float16_parts(sample_root, tmp_path):
+    """A teacher run (t*) is never chosen, but its soft predictions come back with the others'."""
     runs, out, back = tmp_path / "runs", tmp_path / "out", tmp_path / "back"
-    assert main(["--model", "resnet50", "--backbone-weights", "none", "--img-size", "32", "--epochs", "1",
-                 "--batch-size", "4", "--max-steps", "1", "--geometric-augmentation", "host",
-                 "--data", str(sample_root), "--out", str(runs / "r32"), "--quiet"]) == 0
+    common = ["--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--geometric-augmentation", "host",
+              "--data", str(sample_root), "--quiet", "--no-resume-checkpoint"]
+    assert main(["--model", "resnet50", "--backbone-weights", "none", "--img-size", "32", *common,
+                 "--out", str(runs / "r32")]) == 0
+    assert main(["--model", "cnn", "--width", "8", *common, "--out", str(runs / "t8")]) == 0
+    assert not (runs / "r32" / "checkpoints" / "resnet50" / "last.keras").exists()
     subprocess.run([sys.executable, "tools/gpu/collect.py", str(runs), str(out)], cwd=ROOT, check=True,
                    capture_output=True)
     parts = sorted(out.glob("resnet50_fp16.npz.part*"))
     assert parts and all(p.stat().st_size < 16 * 2**20 for p in parts)
-    assert json.loads((out / "chosen.json").read_text()) == {"resnet50": "r32"}
+    assert not list(out.glob("cnn_fp16*"))
+    with tarfile.open(out / "meta.tar.gz") as tar:
+        assert json.loads(tar.extractfile("chosen.json").read()) == {"resnet50": "r32"}
+        assert "t8/cnn.json" in tar.getnames()
+    subprocess.run([sys.executable, "tools/gpu/predict_views.py", str(runs), str(sample_root),
+                    str(out / "predictions.npz")], cwd=ROOT, check=True, capture_output=True)
+    preds = np.load(out / "predictions.npz")
+    assert sorted(preds["runs"]) == ["r32", "t8"]
+    n_train, n_val = len(preds["train_labels"]), len(preds["val_labels"])
+    assert preds["r32.train.mirror"].shape == (n_train, 7) and preds["t8.val.crops"].shape == (n_val, 7)
+    assert preds["val_names"][0].count("/") == 1  # class/file, to check the order on the other side
     subprocess.run([sys.executable, "tools/gpu/import_weights.py", "--meta", str(runs / "r32" / "resnet50.json"),
                     "--parts", str(out / "resnet50_fp16.npz.part*"), "--out", str(back)],
                    cwd=ROOT, check=True, capture_output=True)
