@@ -115,7 +115,8 @@ class EmotionModel:
         class_names = list(meta["class_names"])
         if outputs != len(class_names):
             raise ModelUnavailable(f"{path.name} outputs {outputs} classes but {meta_path.name} names {len(class_names)}")
-        return cls(meta.get("name", path.stem), path, class_names, tuple(int(d) for d in shape), fn, meta)
+        # The file's name, as the dropdown lists it: several files can hold one architecture.
+        return cls(path.stem, path, class_names, tuple(int(d) for d in shape), fn, meta)
 
     def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> float32 batch at the model's size and channel count."""

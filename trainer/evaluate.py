@@ -129,7 +129,7 @@ def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dic
     meta = model_meta(model_path)
     class_names = meta.get("class_names", list(CLASS_NAMES))
     split = load_eval_split(data, model, class_names)
-    name = meta.get("name", model_path.stem)
+    name = model_path.stem  # the file's name, as the demo lists it (NAME.json's "name" is the architecture)
     by_views, kept = {}, {}
     for requested in views:
         view_set, temperature = serving(meta, None if requested == "served" else requested)

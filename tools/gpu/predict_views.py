@@ -6,8 +6,8 @@ ResNet50 and MobileNetV2 take minutes per pass over FER2013 on 2 CPU cores and s
 a GPU, so a lent machine computes what trainer.distill and the ensemble search need while
 it has them: per run, train under "mirror" (the distillation targets) and val under every
 view set of trainer.views (to choose views and ensemble members). float16, with the file
-names, so the receiver can check the order against its own copy of the data. Runs are done
-largest models first, teachers first among cnns, and skipped past the deadline.
+names, so the receiver can check the order against its own copy of the data. Teacher runs
+go first, then the largest models; runs past the deadline are skipped.
 """
 
 import json
@@ -37,8 +37,10 @@ done = []
 metas = []
 for meta_path in runs.glob("*/*.json"):
     if not meta_path.name.endswith(".history.json") and meta_path.with_suffix(".keras").exists():
-        run = meta_path.parent.name  # teachers (t*) before the others: their weights stay behind
-        metas.append((ORDER.get(json.loads(meta_path.read_text())["name"], 9), not run.startswith("t"), run, meta_path))
+        # Teachers (t*) first: their weights stay behind, so this is their only way back (the H200's
+        # first call lost t64's when ResNet50's compile ate the time); then what the CPU could least redo.
+        run = meta_path.parent.name
+        metas.append((not run.startswith("t"), ORDER.get(json.loads(meta_path.read_text())["name"], 9), run, meta_path))
 for *_, run, meta_path in sorted(metas):
     if time.time() > deadline:
         print(f"{run}: skipped, past the deadline")
