@@ -27,6 +27,9 @@ from trainer.views import view_count, views
 # Display names for the models we ship, in dropdown order; other model files in
 # weights/ (a user's own) are listed after them under their file name.
 SHIPPED = {"cnn": "CNN", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
+# Further cnn files we ship as ensemble members (teachers of the distilled cnn; weights/README.md).
+MEMBERS = {"cnn_gpu": "CNN, GPU run (ensemble member)", "cnn_small": "CNN, small (ensemble member)"}
+LABELS = {**SHIPPED, **MEMBERS}
 ENSEMBLE = "ensemble"
 TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
 RUNTIMES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
@@ -189,13 +192,13 @@ class ModelStore:
     def names(self) -> list[str]:
         """What the dropdown and the API accept: the models present, then the ensemble of two or more."""
         have = self.available()
-        ordered = [n for n in SHIPPED if n in have] + [n for n in have if n not in SHIPPED]
+        ordered = [n for n in LABELS if n in have] + [n for n in have if n not in LABELS]
         return ordered + ([ENSEMBLE] if len(have) > 1 else [])
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a dropdown: shipped models, the user's own, the ensemble."""
         count = len(self.available())
-        return [(f"Ensemble of {count} models" if n == ENSEMBLE else SHIPPED.get(n, n), n) for n in self.names()]
+        return [(f"Ensemble of {count} models" if n == ENSEMBLE else LABELS.get(n, n), n) for n in self.names()]
 
     def default(self) -> str:
         names = self.names()
@@ -207,7 +210,7 @@ class ModelStore:
             if name == ENSEMBLE:
                 raise ModelUnavailable(f"the ensemble needs two or more models in {self.folder}/; "
                                        f"available: {', '.join(names) or 'none'}")
-            label = SHIPPED.get(name, name)
+            label = LABELS.get(name, name)
             hint = f" Train it with `{TRAIN_HINT.format(name=name)}`." if name in SHIPPED else ""
             if self.suffix != ".keras" and (self.folder / f"{name}.keras").is_file():
                 fmt = next(r for r, suffix in RUNTIMES.items() if suffix == self.suffix)
