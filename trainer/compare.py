@@ -90,7 +90,7 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> t
                                              if k not in ("per_class", "confusion_matrix")}}
                           for v in VIEW_COLUMNS}
     result["by_views"]["served"]["calibration"] = calibration_report(mean["served"], y, temperature)
-    result["by_views"]["served"]["views"] = "each member's served views"
+    result["by_views"]["served"]["views"] = "members' own"
     parts = [r for r in rows if r["model"] in names]
     row = {
         "model": f"ensemble ({' + '.join(names)})",
