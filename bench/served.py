@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("split", type=Path, help="a split folder of class folders")
     p.add_argument("--models", nargs="+", default=["cnn"])
     p.add_argument("--readme", type=Path)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     results = [score(args.split, m) for m in args.models]
     lines = ["| model | files | accuracy | ECE (15 bins) | mean confidence |", "|---|---:|---:|---:|---:|"]
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
               "each file's class folder: what a user of the command line gets (served views and temperature). "
               "Written by `python bench/served.py`."]
     table = "\n".join(lines)
-    write_results(ROOT / "bench" / "results", "served", results, table, args.readme)
+    write_results(args.out, "served", results, table, args.readme)
     print(table)
     return 0
 

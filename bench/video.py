@@ -11,7 +11,6 @@ Writes video.json and video.md. A benchmark, not a test: pause other work meanwh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from clips import write_clip  # noqa: E402
 
-from bench.readme import replace_section  # noqa: E402
+from bench.readme import write_results  # noqa: E402
 from demo.classify import ModelStore  # noqa: E402
 from demo.faces import FaceDetector  # noqa: E402
 from demo.video import analyse_video  # noqa: E402
@@ -71,14 +70,10 @@ def main(argv=None) -> int:
                   f"(mirror-averaged, tracked), drawn and encoded to H.264 + AAC by demo.video; {result['machine']}. "
                   "Written by `python bench/video.py`."]
     table = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "video.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "video.md").write_text(table)
-    if args.readme:
-        first, r = next(iter(result["models"].items()))
-        line = (f"Video files, measured by `bench/video.py`: a 640 x 480, 30 fps clip is analysed end to end at "
-                f"{r['fps_median']} frames a second with the {first} model ([table](bench/results/video.md)).")
-        replace_section(args.readme, "video", line)
+    first, r = next(iter(result["models"].items()))
+    line = (f"Video files, measured by `bench/video.py`: a 640 x 480, 30 fps clip is analysed end to end at "
+            f"{r['fps_median']} frames a second with the {first} model ([table](bench/results/video.md)).")
+    write_results(args.out, "video", result, table, args.readme, line)
     print(table)
     return 0
 

@@ -17,7 +17,6 @@ A benchmark, not a test: nothing else should run on the machine meanwhile.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -35,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.readme import replace_section  # noqa: E402
+from bench.readme import write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
@@ -229,15 +228,12 @@ def main(argv=None) -> int:
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "webcam.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
-    (args.out / "webcam.md").write_text(table)
-    if args.readme:
-        one = result["cases"][0]["viewers"][0]
-        line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
-                f"a second for one viewer with the {default} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
-                f"{one['lag_p95_ms']:.0f} ms; [all cases](bench/results/webcam.md).")
-        replace_section(args.readme, "webcam", line)
+    one = result["cases"][0]["viewers"][0]
+    line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
+            f"a second for one viewer with the {default} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
+            f"{one['lag_p95_ms']:.0f} ms; [all cases](bench/results/webcam.md).")
+    write_results(args.out, "webcam", result, table, args.readme, line)
     print(table)
     return 0
 

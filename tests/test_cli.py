@@ -57,3 +57,16 @@ def test_latency_benchmark_writes_json_and_markdown(tiny_models, tmp_path):
     data = json.loads((tmp_path / "latency.json").read_text())
     assert data["models"]["cnn"]["4 faces"]["faces_found"] == 4
     assert "| cnn | 1 face (1 found) |" in (tmp_path / "latency.md").read_text()
+
+
+def test_served_benchmark_scores_what_the_cli_labels(tiny_models, sample_root, tmp_path):
+    """bench/served.py on the sample's test split: the CLI's labels, scored against the class folders."""
+    r = subprocess.run([sys.executable, "bench/served.py", str(sample_root / "test"), "--models", "cnn", "seed_cnn",
+                        "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "EKSPRESI_WEIGHTS": str(tiny_models)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = {row["model"]: row for row in json.loads((tmp_path / "served.json").read_text())}
+    for row in results.values():
+        assert row["files"] == row["labelled"] == 21  # --whole-image: every file is one face
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["ece"] <= 1
+    assert "| seed_cnn | 21 |" in (tmp_path / "served.md").read_text()
