@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from demo.faces import WEIGHTS
-from trainer.calibration import apply_temperature, serving
+from trainer.calibration import ENSEMBLE_FILE, apply_temperature, serving
 from trainer.views import view_count, views
 
 # Display names for the models we ship, in dropdown order; other model files in
@@ -33,7 +33,6 @@ LABELS = {**SHIPPED, **MEMBERS}
 ENSEMBLE = "ensemble"
 TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
 RUNTIMES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
-ENSEMBLE_FILE = "ensemble.json"  # the ensemble's temperature, for its list of members (trainer.calibrate)
 
 
 class ModelUnavailable(RuntimeError):

@@ -21,9 +21,6 @@ from demo.tracking import Tracker
 
 JPEG_QUALITY = 80  # the browser's own webcam frames come as JPEG; this keeps a frame ~30 KB at 640 x 480
 TIMELINE_EVERY_S = 0.5
-# The live path uses each model's "live_views" (NAME.json, plain by default): extra views would
-# multiply the model's work per frame, and the tracker's moving average over frames already
-# steadies the label (bench/webcam.py).
 
 
 def jpeg_data_url(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> str:
@@ -37,6 +34,9 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, tracker: Track
     """Detect, classify, track and draw one frame: (annotated frame, one-line readout)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    # Each model's "live_views" (NAME.json, plain by default): extra views would multiply the
+    # model's work per frame, and the tracker's moving average over frames already steadies
+    # the label (bench/webcam.py).
     boxes, probs = detect_and_classify(rgb, model, detector, timings=timings, view_set=model.live_views)
     probs, ids = tracker.update(boxes, probs, time.monotonic() if now is None else now)
     faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]

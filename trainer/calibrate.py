@@ -21,13 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.calibration import apply_temperature, calibration_report, fit_temperature, plot_reliability
+from trainer.calibration import (
+    ENSEMBLE_FILE,
+    apply_temperature,
+    calibration_report,
+    fit_temperature,
+    plot_reliability,
+)
 from trainer.data import DataError
 from trainer.evaluate import load_eval_split, model_meta, predict
 from trainer.views import VIEW_SETS
 
 log = logging.getLogger("trainer.calibrate")
-ENSEMBLE_FILE = "ensemble.json"
 
 
 def calibrate_model(path: Path, data: Path) -> tuple[dict, np.ndarray, np.ndarray]:

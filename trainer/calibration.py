@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 ECE_BINS = 15
+ENSEMBLE_FILE = "ensemble.json"  # beside the models: the ensemble's temperature, for its list of members
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:

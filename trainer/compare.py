@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.calibrate import ENSEMBLE_FILE
-from trainer.calibration import calibration_report
+from trainer.calibration import ENSEMBLE_FILE, calibration_report
 from trainer.evaluate import evaluate, model_meta, scores
 from trainer.train import git_commit
 
