@@ -25,7 +25,7 @@ for noisy in ("httpx", "urllib3"):  # one line per request otherwise
 files = ServerFiles.create()
 atexit.register(files.close)
 
-from demo.ui import build_app  # noqa: E402
+from demo.ui import CSS, build_app  # noqa: E402
 
 demo = build_app(results=ResultFiles(files.results))
 files.keep_existing()  # Gradio's copies of the shipped examples
@@ -39,6 +39,6 @@ def _stop(signum, frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
     try:
-        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_VIDEO_BYTES, show_error=True)  # images: 25 MB, refused by demo.images
+        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_VIDEO_BYTES, show_error=True, css=CSS)  # images: 25 MB, refused by demo.images
     finally:
         files.close()

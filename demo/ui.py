@@ -18,11 +18,10 @@ from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
 from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size, uploaded_file
 from demo.images import ImageError
-from demo.live import TIMELINE_EVERY_S, jpeg_data_url, process_frame, timeline_image
+from demo.live import TIMELINE_EVERY_S, Viewer, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
-from demo.tracking import Tracker
 from demo.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
 from demo.video import SUPPORTED as VIDEO_SUPPORTED
 
@@ -37,6 +36,9 @@ EXPIRY = f"{MAX_AGE_S // 60} minutes"
 PRIVACY = (f"Webcam frames are analysed in memory and never written to disk. Images and videos you upload, and "
            f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
            f"nothing is logged but a one-line reason when a file is refused.")
+# The browser sends the camera's frames unmirrored (the server mirrors them: one canvas draw a
+# frame fewer in the viewer's browser), so the preview before streaming is mirrored here.
+CSS = "#live-cam video { transform: scaleX(-1); }"
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
            "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
 
@@ -213,17 +215,18 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
         return results.save_jpeg(annotate(rgb, faces)), faces
 
-    def stream(frame, model_name, detector, tracker):
-        """One webcam frame: the annotated frame (shown in place of the camera), tracker, readout."""
+    def stream(frame, model_name, detector, viewer):
+        """One webcam frame: the annotated frame (shown in place of the camera), viewer, readout."""
         if frame is None:
-            return gr.skip(), tracker, gr.skip()
-        tracker = tracker or Tracker()
+            return gr.skip(), viewer, gr.skip()
+        frame = frame[:, ::-1]  # the selfie view: mirrored here, not by a second draw in the browser
+        viewer = viewer or Viewer()
         try:
             model = engine.model(model_name)
         except gr.Error as err:
-            return frame, tracker, f"⚠️ {err.message}"
-        out, readout = process_frame(frame, model, engine.detector(detector), tracker)
-        return out, tracker, readout
+            return frame, viewer, f"⚠️ {err.message}"
+        out, readout = process_frame(frame, model, engine.detector(detector), viewer)
+        return out, viewer, gr.skip() if readout is None else readout
 
     def predict_video(video, model_name, detector="short", progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         """Faces and emotions in a clip: (annotated MP4, per-face chart, [CSV, JSON], summary)."""
@@ -249,10 +252,10 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         return (str(folder / "annotated.mp4"), faces_chart(rows, model.class_names, info.seconds),
                 [str(folder / "faces.csv"), str(folder / "faces.json")], summary)
 
-    def timeline(tracker, model_name):
+    def timeline(viewer, model_name):
         """The timeline chart, a few times a second, from the viewer's tracker (no model call)."""
         try:
-            chart = timeline_image(tracker, engine.model(model_name).class_names)
+            chart = timeline_image(viewer, engine.model(model_name).class_names)
         except gr.Error:
             chart = None
         return gr.skip() if chart is None else chart
@@ -299,9 +302,9 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
             with gr.Tab("Webcam", id="webcam") as webcam_tab:
                 with gr.Row():
                     with gr.Column(scale=3):
-                        cam = LiveImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam (live result)",
+                        cam = LiveImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam (live result)", elem_id="live-cam",
                                         webcam_options=gr.WebcamOptions(
-                                            mirror=True,
+                                            mirror=False,
                                             constraints={"video": {"width": {"ideal": LIVE_CAPTURE[0]},
                                                                    "height": {"ideal": LIVE_CAPTURE[1]}}},
                                         ))
@@ -309,7 +312,7 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
                     with gr.Column(scale=2):
                         plot = InlineImage(label="Largest face, last 30 seconds", interactive=False,
                                            buttons=[])
-                tracker = gr.State(None)
+                viewer = gr.State(None)  # a demo.live.Viewer once the stream starts
                 ticker = gr.Timer(TIMELINE_EVERY_S, active=False)
         gr.Markdown(PRIVACY + " Intended for demonstration and research only; never use it to make decisions "
                     "about people.")
@@ -320,9 +323,9 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         # The browser sends a frame every stream_every seconds while none is pending: a slow
         # model lowers the frame rate instead of building a queue. A stream holds its
         # concurrency slot while it runs, so the limit is the number of live viewers at once.
-        cam.stream(stream, [cam, model_dd, detector_dd, tracker], [cam, tracker, readout], stream_every=STREAM_EVERY_S,
+        cam.stream(stream, [cam, model_dd, detector_dd, viewer], [cam, viewer, readout], stream_every=STREAM_EVERY_S,
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
-        ticker.tick(timeline, [tracker, model_dd], plot, api_visibility="private", show_progress="hidden")
+        ticker.tick(timeline, [viewer, model_dd], plot, api_visibility="private", show_progress="hidden")
         webcam_tab.select(lambda: gr.Timer(active=True), None, ticker, api_visibility="private")
         for tab in (upload_tab, video_tab):
             tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")

@@ -116,9 +116,15 @@ def test_video_tab_returns_a_clip_that_plays_in_the_browser(page, tmp_path):
     assert abs(played["duration"] - 2.0) < 0.15, played  # the AAC track's padding may add a few ms
 
 
+MIRRORED_PREVIEW = """() => { const v = document.querySelector('video[data-testid="webcam-video"]');
+    return v && v.videoWidth > 0 && getComputedStyle(v).transform === 'matrix(-1, 0, 0, 1, 0, 0)'; }"""
+
+
 def test_webcam_tab_streams_annotated_frames(page):
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("Click to Access Webcam").click()
+    # The preview is a mirror, as people expect of their own camera (the server mirrors the frames).
+    page.wait_for_function(MIRRORED_PREVIEW, timeout=30_000)
     page.get_by_label("capture photo").first.click()
     page.wait_for_function("() => /cnn · \\d+ ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
     # One live view: the annotated frame replaces the camera's preview in the same component.

@@ -7,6 +7,7 @@ from conftest import EXAMPLES
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import FaceDetector, crop_face
 from demo.images import load_rgb
+from demo.live import READOUT_EVERY_S, Viewer, process_frame
 from demo.overlay import COLOURS, draw_faces
 from demo.pipeline import analyse, annotate
 from demo.tracking import Tracker
@@ -146,3 +147,18 @@ def test_timeline_keeps_the_largest_face_over_the_last_30_seconds():
     seconds, probs = tracker.timeline()
     assert seconds[0] >= -30.0 and seconds[-1] == 0 and len(seconds) == 301
     np.testing.assert_allclose(probs[-1], [0.0, 1.0])  # the 80 x 80 face, not the 10 x 10 one
+
+
+def test_live_readout_averages_the_frames_since_the_last_one(detector, store):
+    """The webcam readout is written a few times a second, with the frame rate and mean costs."""
+    rgb = load_rgb(EXAMPLES / "astronaut.jpg")
+    model, viewer = store.get("cnn"), Viewer()
+    out, first = process_frame(rgb, model, detector, viewer, now=0.0)
+    assert out.shape == rgb.shape and first.startswith("cnn · ") and "frames/s" not in first
+    assert "1 face ·" in first
+    step = READOUT_EVERY_S / 5  # 20 frames a second
+    readouts = [process_frame(rgb, model, detector, viewer, now=step * i)[1] for i in range(1, 11)]
+    assert readouts[:4] == [None] * 4 and readouts[5:9] == [None] * 4  # nothing between readouts
+    for r in (readouts[4], readouts[9]):
+        assert " ms per frame (detect " in r and " · 20 frames/s · 1 face · " in r, r
+    assert len(viewer.tracker.history) == 11  # every frame still reaches the tracker and timeline
