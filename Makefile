@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -65,15 +65,24 @@ train-mobilenetv2: $(MOBILENET_WEIGHTS)
 	    --img-size 64 --epochs 2 --fine-tune-epochs 36 --fine-tune-layers all --fine-tune-bn \
 	    --fine-tune-lr 7e-4 --out runs/mobilenetv2 --quiet $(RESUME)
 
-# The shipped cnn's last step: a student distilled on the CPU from two teachers (the best pair on
-# val of the three trained: the lent GPU's c48m run, tools/gpu/README.md, and the cnn shipped
-# before), starting from the first; weights/README.md says where each came from.
+# The shipped cnn: a width-48 student distilled on the CPU in two rounds; weights/README.md says
+# where each teacher came from. Round 1 (runs/student) learns from the lent GPU's c48m run and
+# the cnn shipped before (their mirror views), starting from c48m. Round 2 (runs/student2)
+# learns from round 1's student and both of its teachers (their 12 crops views: the best
+# three on val of the four trained), starting from round 1's student.
 TEACHERS ?= runs/gpu1/cnn/cnn.keras runs/teachers/cnn_w32_shipped/cnn.keras
 distill-cnn: $(VENV)/.dev
 	$(PY) -m trainer.distill --teachers $(TEACHERS) --data $(FER2013) --out runs/student --views mirror -- \
 	    --model cnn --width 48 --init-from $(firstword $(TEACHERS)) --geometric-augmentation host --mixup 0.2 \
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 65 --quiet $(RESUME)
+
+TEACHERS_2 ?= runs/student/cnn.keras $(TEACHERS)
+distill-cnn-2: $(VENV)/.dev
+	$(PY) -m trainer.distill --teachers $(TEACHERS_2) --data $(FER2013) --out runs/student2 --views crops -- \
+	    --model cnn --width 48 --init-from $(firstword $(TEACHERS_2)) --geometric-augmentation host --mixup 0.2 \
+	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
+	    --time-budget 58 --quiet $(RESUME)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
