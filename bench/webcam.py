@@ -185,16 +185,14 @@ def run_case(pw, video: Path, work: Path, url: str, viewers: int, model_label: s
     chromium, endpoint = start_chromium(video, work)
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
-        for _ in range(viewers):
-            open_viewer(browser, url, model_label)
-        pages = [page for page in browser.contexts[0].pages if page.url.startswith(url)]
+        pages = [open_viewer(browser, url, model_label) for _ in range(viewers)]
         for page in pages:  # reconnecting takes a while: each tab stops sampling on its own
             page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; }",
                           seconds * 1000)
         if not attached:
             browser.close()  # over CDP this only disconnects: the tabs stream on, unobserved
         time.sleep(seconds)
-        if not attached:
+        if not attached:  # a new connection has new page objects for the same tabs
             browser = pw.chromium.connect_over_cdp(endpoint)
             pages = [page for page in browser.contexts[0].pages if page.url.startswith(url)]
         results = []
