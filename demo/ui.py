@@ -28,7 +28,13 @@ from demo.video import SUPPORTED as VIDEO_SUPPORTED
 log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-STREAM_EVERY_S = 0.01  # the browser sends the next frame within 10 ms of the last result
+# The browser captures and sends a webcam frame every STREAM_EVERY_S; the server works on the
+# newest one it has and drops the rest. Sent faster than the server keeps up (0.01 s: ~43 sent,
+# 24 shown a second), the extra captures and uploads cost the same two cores, and each shown
+# frame was ~90 ms from capture to screen. At 0.04 s nearly every frame sent is shown: 25 a
+# second, 35 ms from capture to screen, lag p95 67 ms against 133-167 (bench/webcam.py; two
+# viewers got 12-13 frames a second either way).
+STREAM_EVERY_S = 0.04
 # What the page asks of the camera: every frame is drawn, JPEG-encoded and sent by the browser,
 # then decoded, annotated and encoded again by the server, so its pixel count sets the cost.
 LIVE_CAPTURE = (640, 480)
@@ -320,8 +326,8 @@ def build_app(store: ModelStore | None = None, results: ResultFiles | None = Non
         event = run.click(predict, [image_in, model_dd, whole, detector_dd], [image_out, faces_json],
                           api_name="predict", concurrency_limit=4)
         event.then(summary_markdown, faces_json, summary, api_visibility="private")
-        # The browser sends a frame every stream_every seconds while none is pending: a slow
-        # model lowers the frame rate instead of building a queue. A stream holds its
+        # Gradio keeps only the newest frame a stream has sent (each replaces the event's data):
+        # a slow model lowers the frame rate instead of building a queue. A stream holds its
         # concurrency slot while it runs, so the limit is the number of live viewers at once.
         cam.stream(stream, [cam, model_dd, detector_dd, viewer], [cam, viewer, readout], stream_every=STREAM_EVERY_S,
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")

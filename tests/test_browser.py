@@ -163,4 +163,5 @@ def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, 
     assert r.returncode == 0, r.stderr[-3000:]
     [viewer] = json.loads((tmp_path / "webcam.json").read_text())["cases"][0]["viewers"]
     assert viewer["fps"] > 1 and 0 <= viewer["lag_p50_ms"] < 2000
+    assert len(viewer["lag_p50_by_10s_ms"]) == 1  # 4 seconds: one window of the backlog series
     assert viewer["last_readout"].startswith("cnn · ")
