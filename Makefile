@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -83,6 +83,16 @@ distill-cnn-2: $(VENV)/.dev
 	    --model cnn --width 48 --init-from $(firstword $(TEACHERS_2)) --geometric-augmentation host --mixup 0.2 \
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 58 --quiet $(RESUME)
+
+# A width-32 student for the ensemble (round 3): it learns from the four width-48/32 models
+# above (their crops views) but starts from the CPU-trained width-32 teacher, so it is not one
+# more copy of the cnn's lineage.
+TEACHERS_3 ?= runs/student2/cnn.keras runs/student/cnn.keras $(TEACHERS)
+distill-cnn-small: $(VENV)/.dev
+	$(PY) -m trainer.distill --teachers $(TEACHERS_3) --data $(FER2013) --out runs/student3 --views crops -- \
+	    --model cnn --width 32 --init-from $(lastword $(TEACHERS_3)) --geometric-augmentation host --mixup 0.2 \
+	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
+	    --time-budget 55 --quiet $(RESUME)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
