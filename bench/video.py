@@ -31,6 +31,7 @@ from bench.readme import write_results  # noqa: E402
 from demo.classify import ModelStore  # noqa: E402
 from demo.faces import FaceDetector  # noqa: E402
 from demo.video import analyse_video  # noqa: E402
+from trainer.calibration import serving  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -56,23 +57,25 @@ def main(argv=None) -> int:
                 start = time.perf_counter()
                 _, rows, frames = analyse_video(clip, work / "out.mp4", model, detector)
                 rates.append(frames / (time.perf_counter() - start))
-            result["models"][name] = {"frames": frames, "face_rows": len(rows),
+            result["models"][name] = {"views": serving(model.meta)[0] if hasattr(model, "meta") else "members'",
+                                      "frames": frames,
+                                      "face_rows": len(rows),
                                       "fps_median": round(float(np.median(rates)), 1),
                                       "fps_runs": [round(r, 1) for r in rates]}
             print(name, result["models"][name], flush=True)
     for f in work.iterdir():
         f.unlink()
     work.rmdir()
-    lines = ["| model | frames | frames per second (median) | runs |", "|---|---:|---:|---|"]
-    lines += [f"| {n} | {r['frames']} | {r['fps_median']} | {', '.join(map(str, r['fps_runs']))} |"
+    lines = ["| model | views | frames | frames per second (median) | runs |", "|---|---|---:|---:|---|"]
+    lines += [f"| {n} | {r['views']} | {r['frames']} | {r['fps_median']} | {', '.join(map(str, r['fps_runs']))} |"
               for n, r in result["models"].items()]
     lines += ["", f"A {args.seconds:g} s, 640 x 480, 30 fps clip with one face and a sound track, decoded, analysed "
-                  f"(mirror-averaged, tracked), drawn and encoded to H.264 + AAC by demo.video; {result['machine']}. "
+                  f"(each face under the model's served test-time views, tracked), drawn and encoded to H.264 + AAC by demo.video; {result['machine']}. "
                   "Written by `python bench/video.py`."]
     table = "\n".join(lines) + "\n"
     first, r = next(iter(result["models"].items()))
     line = (f"Video files, measured by `bench/video.py`: a 640 x 480, 30 fps clip is analysed end to end at "
-            f"{r['fps_median']} frames a second with the {first} model ([table](bench/results/video.md)).")
+            f"{r['fps_median']} frames a second with the {first} model (its {r['views']} views; [table](bench/results/video.md)).")
     write_results(args.out, "video", result, table, args.readme, line)
     print(table)
     return 0
