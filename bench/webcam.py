@@ -193,18 +193,18 @@ def summarise(samples: list, seconds: float) -> dict:
 
 def run_case(pw, video: Path, work: Path, url: str, viewers: int, model_label: str | None, seconds: float,
              attached: bool = False) -> list[dict]:
-    """Each viewer's figures over `seconds`, one tab each in a fresh Chromium."""
+    """Each viewer's figures over `seconds`, one window each in a fresh Chromium."""
     chromium, endpoint = start_chromium(video, work)
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
         pages = [open_viewer(browser, url, model_label) for _ in range(viewers)]
-        for page in pages:  # reconnecting takes a while: each tab stops sampling on its own
+        for page in pages:  # reconnecting takes a while: each page stops sampling on its own
             page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; }",
                           seconds * 1000)
         if not attached:
-            browser.close()  # over CDP this only disconnects: the tabs stream on, unobserved
+            browser.close()  # over CDP this only disconnects: the pages stream on, unobserved
         time.sleep(seconds)
-        if not attached:  # a new connection has new page objects for the same tabs
+        if not attached:  # a new connection has new page objects for the same windows
             browser = pw.chromium.connect_over_cdp(endpoint)
             pages = [page for page in browser.contexts[0].pages if page.url.startswith(url)]
         results = []
