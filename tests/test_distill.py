@@ -1,6 +1,7 @@
 """trainer.distill: real teachers, real student training on the FER2013 sample."""
 
 import json
+import shutil
 
 import numpy as np
 
@@ -33,6 +34,12 @@ def test_distill_trains_a_student_and_caches_teacher_predictions(tiny_models, sa
     assert len(cached) == 2
     stamps = [p.stat().st_mtime_ns for p in cached]
     assert main(argv) == 0  # a second run reads the teachers' predictions back
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    renamed = tmp_path / "renamed.keras"  # the same teacher under another name hits the cache too
+    shutil.copy(tiny_models / "cnn.keras", renamed)
+    argv[1] = str(renamed)
+    assert main(argv) == 0
+    assert sorted((out / "teacher_cache").iterdir()) == cached
     assert [p.stat().st_mtime_ns for p in cached] == stamps
 
 

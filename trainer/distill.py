@@ -35,7 +35,8 @@ def file_hash(path: Path) -> str:
 
 def teacher_predictions(path: Path, splits: dict, views: str, cache: Path) -> dict[str, np.ndarray]:
     """{split: (n, classes) mean probabilities over the views}, computed once per teacher file."""
-    cached = cache / f"{path.stem}-{file_hash(path)}-{views}.npz"
+    # Keyed by content alone: the same file under another name or folder is not predicted again.
+    cached = cache / f"{file_hash(path)}-{views}.npz"
     if cached.exists():
         stored = np.load(cached)
         if all(stored[s].shape == (len(splits[s]), NUM_CLASSES) for s in splits):
