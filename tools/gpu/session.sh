@@ -4,7 +4,8 @@
 # Runs train for BUDGET minutes each (default 6); any still running STOP_AT seconds after the
 # start (default 450) are stopped and left out; the soft predictions stop being computed at
 # END_AT (default 530), so a call with a 560 s limit always returns its files. Rehearse on a
-# CPU with a small sample first (tools/gpu/README.md). Needs build/fer2013.npz.xz,
+# CPU with a small sample first (tools/gpu/README.md); TORCH_PYTHON: a Python with PyTorch and Keras
+# for the MobileNetV2 runs, where python3 has none (a rehearsal). Needs build/fer2013.npz.xz,
 # build/mobilenet_v2_torchvision_notop.weights.h5 and, where Keras is missing, .whl/.
 set -u
 OUT=$1 B=${2:-6} STOP_AT=${3:-450} END_AT=${4:-530}
@@ -18,6 +19,7 @@ if ! python3 -c "import keras" 2>/dev/null; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())" || exit 3
+KERAS_BACKEND=torch ${TORCH_PYTHON:-python3} -c "import keras, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 [ -d "$DATA/train" ] || python3 tools/gpu/unpack_data.py "${PACKED:-build/fer2013.npz.xz}" "$DATA" || exit 3
 rm -rf "$RUNS"
