@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -93,6 +93,15 @@ distill-cnn-small: $(VENV)/.dev
 	    --model cnn --width 32 --init-from $(lastword $(TEACHERS_3)) --geometric-augmentation host --mixup 0.2 \
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 55 --quiet $(RESUME)
+
+# The ensemble's third member, cnn_wide: width 64 from random weights, trained in 6.5 minutes on
+# a lent H200 (run c64 of tools/gpu/launch.sh, Keras on JAX, warps on the host). Run it there as
+# KERAS_BACKEND=jax make train-cnn-wide PY=python3 FER2013=DIR; on 2 CPU cores the same budget
+# gives a few epochs only.
+train-cnn-wide:
+	$(PY) -m trainer.train --model cnn --width 64 --data $(FER2013) --class-weight-power 0.5 --seed 3 \
+	    --time-budget 6.5 --epochs 1000 --patience 1000 --precision mixed_bfloat16 --no-resume-checkpoint \
+	    --out runs/cnn_wide --quiet
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed

@@ -158,6 +158,24 @@ def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time
     assert model.stop_training
 
 
+def test_time_budget_counts_the_saves_between_epochs():
+    from trainer.train import time_budget
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
+    state = {}
+    cb = time_budget(1e-3, 1.0, state)
+    cb.set_model(model)
+    cb.on_epoch_begin(0)
+    cb.on_epoch_end(0)
+    time.sleep(0.6)  # a checkpoint save after the epoch
+    cb.on_epoch_begin(1)
+    assert state["budget_seconds"] >= 0.6
+    cb.on_epoch_end(1)
+    # 0.6 s spent, and the next epoch with its save would take about as long again: stop now.
+    assert model.stop_training
+
+
 @pytest.mark.parametrize("budget", ["0", "-3", "nan"])
 def test_a_time_budget_must_be_positive(budget, sample_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:

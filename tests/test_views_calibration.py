@@ -67,6 +67,23 @@ def test_temperature_recovers_an_over_confident_model():
     assert serving({"serving": {"views": "crops", "temperature": {"none": 1.2}}}, "none") == ("none", 1.2)
 
 
+def test_the_served_views_are_the_most_accurate_of_those_calibrated_to_the_bar():
+    from trainer.calibrate import choose_views
+
+    def report(*rows):
+        return {v: {"accuracy": a, "ece_after": e} for v, (a, e) in zip(("none", "mirror", "crops"), rows)}
+
+    # cnn_wide's val figures: crops is the most accurate but stays miscalibrated after its temperature.
+    assert choose_views(report((0.6963, 0.0396), (0.7010, 0.0238), (0.7113, 0.0336))) == "mirror"
+    assert choose_views(report((0.70, 0.02), (0.70, 0.02), (0.71, 0.02))) == "crops"
+    assert choose_views(report((0.70, 0.02), (0.70, 0.02), (0.69, 0.02))) == "none"  # a tie: fewest views
+    # None calibrated well enough: the most accurate, as before.
+    assert choose_views(report((0.70, 0.05), (0.71, 0.04), (0.69, 0.06))) == "mirror"
+    assert choose_views(report((0.70, 0.05), (0.71, 0.04), (0.69, 0.06)), max_ece=0.1) == "mirror"
+    assert choose_views(report((0.70, 0.05), (0.71, 0.04), (0.69, 0.06)), max_ece=0.045) == "mirror"
+    assert choose_views(report((0.70, 0.01), (0.71, 0.04), (0.69, 0.06)), max_ece=0.03) == "none"
+
+
 def test_calibrate_writes_serving_ensemble_and_the_demo_applies_them(tiny_models, sample_root, tmp_path):
     from demo.classify import ModelStore
     from demo.images import load_rgb

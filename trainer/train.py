@@ -173,8 +173,8 @@ def set_backbone_trainable(model, trainable_top: int | None, train_bn: bool = Fa
 def time_budget(lr: float, budget_s: float, state: dict):
     """Keras callback: a cosine learning rate over the time budget, and a stop before it runs out.
 
-    The fraction of the budget spent (finished epochs' training time, which survives
-    --resume) sets each epoch's rate, so the schedule anneals fully however fast the
+    The fraction of the budget spent (finished epochs' time, validation and the saves between
+    epochs included, which survives --resume) sets each epoch's rate, so the schedule anneals fully however fast the
     machine is. Training stops when another epoch as long as the last would overrun.
     """
     import math
@@ -182,7 +182,16 @@ def time_budget(lr: float, budget_s: float, state: dict):
     import keras
 
     class TimeBudget(keras.callbacks.Callback):
+        _last_end = None  # when the last epoch's own time ended
+        _gap = 0.0  # what followed it before the next began (the checkpoint saves)
+
         def on_epoch_begin(self, epoch, logs=None):
+            now = time.time()
+            if self._last_end is not None:
+                # Saves between epochs count too: ResNet50's best weights (286 MB with the optimizer)
+                # at every improvement cost a lent GPU's run about 40 s over its budget.
+                self._gap = now - self._last_end
+                state["budget_seconds"] = state.get("budget_seconds", 0.0) + self._gap
             first = state.setdefault("budget_first_epoch", epoch)
             frac = min(1.0, state.get("budget_seconds", 0.0) / budget_s)
             cosine = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -195,11 +204,12 @@ def time_budget(lr: float, budget_s: float, state: dict):
             state["budget_seconds"] = state.get("budget_seconds", 0.0) + took
             # The first epoch also compiles (XLA: up to minutes with several runs on one GPU),
             # so it says nothing of the next one's length: only an overrun budget stops there.
-            upcoming = 0.0 if epoch == state["budget_first_epoch"] else took
+            upcoming = 0.0 if epoch == state["budget_first_epoch"] else took + self._gap
             if state["budget_seconds"] + upcoming > budget_s:
                 log.info("time budget: stopping after epoch %d (%.0f of %.0f s spent)",
                          epoch + 1, state["budget_seconds"], budget_s)
                 self.model.stop_training = True
+            self._last_end = time.time()
 
     return TimeBudget()
 
