@@ -131,16 +131,22 @@ def test_host_augmentation_and_a_time_budget_stop_early_and_export_the_trained_l
     assert "RandomRotation" not in kinds and "RandomFlip" in kinds
 
 
-def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time():
-    import math
-
+def budget_callback(budget_s: float):
+    """A TimeBudget on a tiny compiled model at a peak rate of 1e-3: (callback, model, state)."""
     from trainer.train import time_budget
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
     state = {}
-    cb = time_budget(1e-3, 100.0, state)
+    cb = time_budget(1e-3, budget_s, state)
     cb.set_model(model)
+    return cb, model, state
+
+
+def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time():
+    import math
+
+    cb, model, state = budget_callback(100.0)
     cb.on_epoch_begin(0)
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)  # warm-up epoch
     cb.on_epoch_end(0)
@@ -159,13 +165,7 @@ def test_time_budget_schedule_warms_up_anneals_by_elapsed_time_and_stops_in_time
 
 
 def test_time_budget_counts_the_saves_between_epochs():
-    from trainer.train import time_budget
-
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
-    state = {}
-    cb = time_budget(1e-3, 1.0, state)
-    cb.set_model(model)
+    cb, model, state = budget_callback(1.0)
     cb.on_epoch_begin(0)
     cb.on_epoch_end(0)
     time.sleep(0.6)  # a checkpoint save after the epoch
