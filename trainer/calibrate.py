@@ -5,9 +5,10 @@
 For every NAME.keras (with NAME.json) in the folder: val probabilities under each view set of
 trainer.views, one temperature per view set (trainer.calibration, minimum NLL), and as the one
 served the view set with the best val accuracy among those whose ECE after their temperature is
-at most 0.03 (--max-ece). All of it goes into NAME.json's "serving" entry, which trainer.evaluate and the demo read. With two or more models, the demo's
-ensemble (the mean of the members' calibrated, served probabilities) gets its own temperature
-in FOLDER/ensemble.json, valid for that list of members. A reliability diagram of each
+at most 0.03 (--max-ece). All of it goes into NAME.json's "serving" entry, which
+trainer.evaluate and the demo read. With two or more models, the demo's ensemble (the mean of
+the members' calibrated, served probabilities) gets its own temperature in
+FOLDER/ensemble.json, valid for that list of members. A reliability diagram of each
 served model and of the ensemble, before and after, goes to ASSETS/reliability.png.
 """
 
@@ -44,8 +45,8 @@ def choose_views(report: dict, max_ece: float = MAX_ECE) -> str:
     miscalibrated under one temperature on its crops views (val ECE 0.034) and not on its
     mirror views (0.024). Ties go to the first of VIEW_SETS, the fewest views.
     """
-    calibrated = [v for v in VIEW_SETS if v in report and report[v]["ece_after"] <= max_ece]
-    return max(calibrated or [v for v in VIEW_SETS if v in report], key=lambda v: report[v]["accuracy"])
+    calibrated = [v for v in VIEW_SETS if report[v]["ece_after"] <= max_ece]
+    return max(calibrated or VIEW_SETS, key=lambda v: report[v]["accuracy"])
 
 
 def calibrate_model(path: Path, data: Path, max_ece: float = MAX_ECE) -> tuple[dict, np.ndarray, np.ndarray]:

@@ -174,8 +174,9 @@ def time_budget(lr: float, budget_s: float, state: dict):
     """Keras callback: a cosine learning rate over the time budget, and a stop before it runs out.
 
     The fraction of the budget spent (finished epochs' time, validation and the saves between
-    epochs included, which survives --resume) sets each epoch's rate, so the schedule anneals fully however fast the
-    machine is. Training stops when another epoch as long as the last would overrun.
+    epochs included, which survives --resume) sets each epoch's rate, so the schedule anneals
+    fully however fast the machine is. Training stops when another epoch as long as the last
+    (with its save) would overrun.
     """
     import math
 
