@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -65,8 +65,8 @@ train-mobilenetv2: $(MOBILENET_WEIGHTS)
 	    --img-size 64 --epochs 2 --fine-tune-epochs 36 --fine-tune-layers all --fine-tune-bn \
 	    --fine-tune-lr 7e-4 --out runs/mobilenetv2 --quiet $(RESUME)
 
-# The shipped cnn: a width-48 student distilled on the CPU in two rounds; weights/README.md says
-# where each teacher came from. Round 1 (runs/student) learns from the lent GPU's c48m run and
+# cnn_medium (the shipped cnn until round 6): a width-48 student distilled on the CPU in two
+# rounds; weights/README.md says where each teacher came from. Round 1 (runs/student) learns from the lent GPU's c48m run and
 # the cnn shipped before (their mirror views), starting from c48m. Round 2 (runs/student2)
 # learns from round 1's student and both of its teachers (their 12 crops views: the best
 # three on val of the four trained), starting from round 1's student.
@@ -94,14 +94,24 @@ distill-cnn-small: $(VENV)/.dev
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 55 --quiet $(RESUME)
 
-# The ensemble's third member, cnn_wide: width 64 from random weights, trained in 6.5 minutes on
-# a lent H200 (run c64 of tools/gpu/launch.sh, Keras on JAX, warps on the host). Run it there as
-# KERAS_BACKEND=jax make train-cnn-wide PY=python3 FER2013=DIR; on 2 CPU cores the same budget
-# gives a few epochs only.
+# The width-64 GPU run (cnn_wide, an ensemble member until round 6 started from it): width 64
+# from random weights, trained in 6.5 minutes on a lent H200 (run c64 of tools/gpu/launch.sh,
+# Keras on JAX, warps on the host). Run it there as KERAS_BACKEND=jax make train-cnn-wide
+# PY=python3 FER2013=DIR; on 2 CPU cores the same budget gives a few epochs only.
 train-cnn-wide:
 	$(PY) -m trainer.train --model cnn --width 64 --data $(FER2013) --class-weight-power 0.5 --seed 3 \
 	    --time-budget 6.5 --epochs 1000 --patience 1000 --precision mixed_bfloat16 --no-resume-checkpoint \
 	    --out runs/cnn_wide --quiet
+
+# The shipped cnn (round 6): a width-64 student distilled on the CPU from the width-64 GPU run,
+# cnn_medium, cnn_small and the first GPU run (their crops views: val 0.7208), starting from the
+# width-64 GPU run. 120 minutes of 2 CPU cores over two sessions (RESUME=--resume).
+TEACHERS_6 ?= runs/cnn_wide/cnn.keras runs/student2/cnn.keras runs/student3/cnn.keras runs/gpu1/cnn/cnn.keras
+distill-cnn-6: $(VENV)/.dev
+	$(PY) -m trainer.distill --teachers $(TEACHERS_6) --data $(FER2013) --out runs/student6 --views crops -- \
+	    --model cnn --width 64 --init-from $(firstword $(TEACHERS_6)) --geometric-augmentation host --mixup 0.2 \
+	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
+	    --time-budget 120 --quiet $(RESUME)
 
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed

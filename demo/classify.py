@@ -28,7 +28,7 @@ from trainer.views import view_count, views
 # weights/ (a user's own) are listed after them under their file name.
 SHIPPED = {"cnn": "CNN", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
 # Further cnn files we ship as ensemble members (teachers of the distilled cnn; weights/README.md).
-MEMBERS = {"cnn_wide": "CNN, wide GPU run (ensemble member)", "cnn_small": "CNN, small (ensemble member)"}
+MEMBERS = {"cnn_medium": "CNN, medium (ensemble member)", "cnn_small": "CNN, small (ensemble member)"}
 LABELS = {**SHIPPED, **MEMBERS}
 ENSEMBLE = "ensemble"
 TRAIN_HINT = "python -m trainer.train --model {name} --data DATA --out weights"
