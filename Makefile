@@ -66,8 +66,8 @@ train-mobilenetv2: $(MOBILENET_WEIGHTS)
 	    --fine-tune-lr 7e-4 --out runs/mobilenetv2 --quiet $(RESUME)
 
 # cnn_medium (the shipped cnn until round 6): a width-48 student distilled on the CPU in two
-# rounds; weights/README.md says where each teacher came from. Round 1 (runs/student) learns from the lent GPU's c48m run and
-# the cnn shipped before (their mirror views), starting from c48m. Round 2 (runs/student2)
+# rounds; weights/README.md says where each teacher came from. Round 1 (runs/student) learns
+# from the lent GPU's c48m run and the cnn shipped before (their mirror views), starting from c48m. Round 2 (runs/student2)
 # learns from round 1's student and both of its teachers (their 12 crops views: the best
 # three on val of the four trained), starting from round 1's student.
 TEACHERS ?= runs/gpu1/cnn/cnn.keras runs/teachers/cnn_w32_shipped/cnn.keras
