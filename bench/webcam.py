@@ -238,19 +238,10 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--weights", type=Path, default=ROOT / "weights")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")
-    p.add_argument("--cases", type=int, nargs="*", help="run only these cases (0: one viewer, 1: two, 2: slow model)")
-    p.add_argument("--attached", action="store_true",
-                   help="keep Playwright connected while measuring (its own cost then counts against the page)")
-    args = p.parse_args(argv)
+def run_cases(args, work: Path) -> dict:
+    """Serve the shipped weights and a slow pair of models in turn; measure each case in Chromium."""
     from playwright.sync_api import sync_playwright
 
-    work = Path(tempfile.mkdtemp(prefix="ekspresi-webcam-"))
     video = work / "numbered.y4m"
     write_numbered_y4m(video)
     keras_files = sorted(args.weights.glob("*.keras"))
@@ -264,7 +255,7 @@ def main(argv=None) -> int:
     cases = [(f"{default}, 1 viewer", args.weights, 1, None), (f"{default}, 2 viewers", args.weights, 2, None),
              ("ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models")]
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "seconds": args.seconds, "camera_fps": FPS, "playwright_attached": args.attached, "cases": []}
+              "seconds": args.seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
     with sync_playwright() as pw:
         # Two viewers are two windows of one browser: a second browser process on the same two
         # cores measured slower still (4 frames a second each against 6).
@@ -280,12 +271,29 @@ def main(argv=None) -> int:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--weights", type=Path, default=ROOT / "weights")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")
+    p.add_argument("--cases", type=int, nargs="*", help="run only these cases (0: one viewer, 1: two, 2: slow model)")
+    p.add_argument("--attached", action="store_true",
+                   help="keep Playwright connected while measuring (its own cost then counts against the page)")
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="ekspresi-webcam-"))
+    try:
+        result = run_cases(args, work)
+    finally:  # the Chromium profiles in `work` take hundreds of MB, even after a failure
+        shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(result)
     one = result["cases"][0]["viewers"][0]
     line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
-            f"a second for one viewer with the {default} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
+            f"a second for one viewer with the {result['model']} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
             f"{one['lag_p95_ms']:.0f} ms; "
             + "".join(f"{len(c['viewers'])} viewers at once, {' and '.join(str(v['fps']) for v in c['viewers'])} "
                       f"frames a second; " for c in result["cases"] if len(c["viewers"]) > 1)

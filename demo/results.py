@@ -12,7 +12,6 @@ the server's sweeper deletes it with everything else.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,8 +20,9 @@ from PIL import Image
 
 
 class ResultFiles:
-    def __init__(self, folder: str | os.PathLike | None = None):
-        self.folder = Path(folder or Path(tempfile.gettempdir()) / "ekspresi-results")
+    def __init__(self, folder: str | os.PathLike):
+        # No default: a shared folder under /tmp would keep users' faces that no sweeper deletes.
+        self.folder = Path(folder)
 
     def new_folder(self) -> Path:
         """A fresh folder for one request's files (a video and its tables)."""

@@ -205,12 +205,11 @@ def models_markdown(store: ModelStore) -> str:
     return "\n".join(lines) or "No trained model in the weights folder yet."
 
 
-def build_app(store: ModelStore | None = None, results: ResultFiles | None = None) -> gr.Blocks:
-    """The page. `results` is where annotated images go (the server's private folder in app.py)."""
+def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Blocks:
+    """The page. `results` is where annotated images go: the server's private, swept folder (app.py)."""
     engine = Engine(store or ModelStore())
     choices = engine.store.choices()
     default_model = engine.store.default()
-    results = results or ResultFiles()
 
     def predict(image, model_name, whole_image=False, detector="short"):
         """Faces and emotions in one image: (annotated image, list of faces)."""
