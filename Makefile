@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes clean
+.PHONY: run test lint install install-dev mobilenet-weights compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes space clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -140,6 +140,16 @@ webcam: $(VENV)/.dev
 # The real server under load and hostile input: bench/results/soak.{json,md}.
 soak: $(VENV)/.dev
 	$(PY) bench/soak.py
+
+# The committed tree of HEAD, without its history, to the Hugging Face Space SPACE=you/ekspresi
+# (log in first: .venv/bin/hf auth login). The Hub refuses a git push of binaries (the weights)
+# or files over 10 MB outside LFS/Xet; `hf upload` stores them that way itself. Remote files
+# that HEAD no longer has are deleted, so a removed model leaves the Space's dropdown too.
+space: $(VENV)/.run
+	@test -n "$(SPACE)" || { echo "usage: make space SPACE=your-name/your-space"; exit 2; }
+	tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && git archive HEAD | tar -x -C "$$tree" && \
+	    $(VENV)/bin/hf upload $(SPACE) "$$tree" . --repo-type space --delete '*' \
+	        --commit-message "Ekspresi $$(git rev-parse --short HEAD)"
 
 clean:
 	rm -rf build artifacts .pytest_cache
