@@ -13,6 +13,9 @@ import signal
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no analytics calls
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from starlette.middleware import Middleware  # noqa: E402
+
+from demo.body_limit import BodyLimit  # noqa: E402
 from demo.results import ResultFiles  # noqa: E402
 from demo.server_files import ServerFiles  # noqa: E402
 from demo.video import MAX_VIDEO_BYTES  # noqa: E402
@@ -39,6 +42,9 @@ def _stop(signum, frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
     try:
-        demo.queue(default_concurrency_limit=4).launch(max_file_size=MAX_VIDEO_BYTES, show_error=True, css=CSS)  # images: 25 MB, refused by demo.images
+        demo.queue(default_concurrency_limit=4).launch(
+            max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.images
+            app_kwargs={"middleware": [Middleware(BodyLimit)]},  # every other request body
+            show_error=True, css=CSS)
     finally:
         files.close()

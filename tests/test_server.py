@@ -5,9 +5,11 @@ the server must still answer a good image, and its log must hold one line per re
 """
 
 import base64
+import http.client
 import io
 import json
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from server import call_raw, running_app
 
+from demo.body_limit import MAX_BODY_BYTES
 from demo.gate import NOT_UPLOADED
 
 FILE_META = {"_type": "gradio.FileData"}
@@ -209,6 +212,62 @@ def test_data_url_images_go_through_the_same_limits(server):
     assert event == "error" and message == "predict takes 4 inputs (gatedimage, dropdown, checkbox, dropdown); the request had 2"
     event, message = call_raw(server.url, [data_url(b"GIF89a but not really"), "cnn", False, "short"])
     assert event == "error" and "not an image" in message
+    check_astronaut(server.client)
+
+
+def post_chunked(url: str, pieces, path: str = "gradio_api/call/predict") -> tuple[int | None, bytes, int]:
+    """POST a body without a declared length: (status or None if cut off, body, bytes sent)."""
+    host, port = url.split("//")[1].strip("/").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    sent = 0
+
+    def counted():
+        nonlocal sent
+        for piece in pieces:
+            sent += len(piece)
+            yield piece
+
+    try:
+        conn.request("POST", "/" + path, body=counted(), headers={"Content-Type": "application/json"},
+                     encode_chunked=True)
+        response = conn.getresponse()
+        return response.status, response.read(), sent
+    except (ConnectionResetError, BrokenPipeError):
+        return None, b"", sent
+    finally:
+        conn.close()
+
+
+def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
+    """Gradio reads a JSON body whole; 1.5 GB of one used to cost the server 5.8 GB of memory."""
+    host, port = server.url.split("//")[1].strip("/").split(":")
+    pid = server.proc.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = vm_kib(pid, "VmRSS")
+    for path in ("/gradio_api/call/predict", "/gradio_api/queue/join", "/gradio_api/run/predict"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(2**31))  # declared, never sent: the answer comes first
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 413, path
+        assert json.loads(response.read())["detail"] == (
+            f"the request body is over {MAX_BODY_BYTES // 2**20} MB; send large files to /gradio_api/upload")
+        conn.close()
+    megabyte = b"A" * 2**20
+    status, body, sent = post_chunked(server.url, [b'{"data": ["data:image/png;base64,'] + [megabyte] * 1024)
+    assert status in (413, None) and sent < 300 * 2**20, (status, sent)  # cut off near the cap, not at 1 GB
+    extra_mb = (vm_kib(pid, "VmHWM") - before) / 1024
+    assert extra_mb < 400, extra_mb  # the cap (66 MB) held once, not the gigabyte
+    # A body without a declared length that fits reaches the app whole, however it was split.
+    payload = json.dumps({"data": [{"path": str(EXAMPLES / "astronaut.jpg")}, "cnn", False, "short"]}).encode()
+    status, body, _ = post_chunked(server.url, [payload[i:i + 7] for i in range(0, len(payload), 7)])
+    assert status == 200
+    event_id = json.loads(body)["event_id"]
+    result = urllib.request.urlopen(f"{server.url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
+    assert "event: complete" in result and '"label"' in result
     check_astronaut(server.client)
 
 
