@@ -18,8 +18,9 @@ import logging
 
 from demo.images import MAX_FILE_BYTES
 
-MAX_BODY_BYTES = 2 * 4 * -(-MAX_FILE_BYTES // 3)  # base64 of the largest accepted image, twice
 log = logging.getLogger("ekspresi.gate")
+
+MAX_BODY_BYTES = 2 * 4 * -(-MAX_FILE_BYTES // 3)  # base64 of the largest accepted image, twice
 STREAMED_TO_DISK = ("/gradio_api/upload", "/gradio_api/process_recording")
 
 
@@ -31,8 +32,9 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"].rstrip("/").endswith(STREAMED_TO_DISK):
-            return await self.app(scope, receive, send)
+        if (scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH")
+                or scope["path"].rstrip("/").endswith(STREAMED_TO_DISK)):
+            return await self.app(scope, receive, send)  # no body that Gradio reads whole
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             # The HTTP server delivers no more than the declared length, so the header is enough.
