@@ -56,9 +56,11 @@ def running_app(weights: Path, log_path: Path, timeout: float = 180, tmp: Path |
                 proc.kill()
 
 
-def call_raw(url: str, data: list, api_name: str = "predict", timeout: float = 120) -> tuple[str, object]:
+def call_raw(url: str, data: list, api_name: str = "predict", timeout: float = 120,
+             session_hash: str | None = None) -> tuple[str, object]:
     """POST /gradio_api/call/NAME with a hand-made payload: ("complete" | "error", data or message)."""
-    req = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+    body = {"data": data, **({"session_hash": session_hash} if session_hash else {})}
+    req = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     event_id = json.loads(urllib.request.urlopen(req, timeout=timeout).read())["event_id"]
     body = urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout).read().decode()

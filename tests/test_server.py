@@ -271,6 +271,30 @@ def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
     check_astronaut(server.client)
 
 
+def test_sessions_keep_no_copy_of_what_users_sent_or_got_back(server):
+    """Gradio keeps each session's last inputs and outputs (for deep links) until 10,000 newer
+    sessions push them out: 30 data URLs of 60 MB held 2.7 GB. The page drops them."""
+    def kept(session_hash):  # what Gradio holds for the session, as its deep-link route writes it out
+        link = json.loads(urllib.request.urlopen(f"{server.url}gradio_api/deep_link?session_hash={session_hash}",
+                                                 timeout=30).read())
+        state = json.loads(next(server.tmp.glob(f"ekspresi-*/deep_links/{link}/state.json")).read_text())
+        return {c["props"]["label"]: c["props"].get("value") for c in state if c["type"] in ("image", "json")}
+
+    client = Client(server.url, verbose=False)
+    client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), "cnn", api_name="/predict")  # an upload
+    astronaut = encode(Image.open(EXAMPLES / "astronaut.jpg"))
+    inline = {"path": None, "url": "data:image/png;base64," + base64.b64encode(astronaut).decode(), "meta": FILE_META}
+    event, (_, faces) = call_raw(server.url, [inline, "cnn", False, "short"], session_hash="inline-analysed")
+    assert event == "complete" and len(faces) == 1
+    too_big = {**inline, "url": "data:image/png;base64," + "A" * (40 << 20)}
+    event, message = call_raw(server.url, [too_big, "cnn", False, "short"], session_hash="inline-refused")
+    assert event == "error" and "the limit is 25 MB" in message
+    for session in (client.session_hash, "inline-analysed", "inline-refused"):
+        values = kept(session)
+        assert {"Image (JPG, PNG, WebP)", "Result", "Faces"} <= set(values)  # the session's components...
+        assert all(v is None for v in values.values()), (session, str(values)[:300])  # ...without their values
+
+
 def test_several_requests_at_once(app):
     client = app[0]
     jobs = [(EXAMPLES / "four_faces.jpg", "cnn", 4), (EXAMPLES / "astronaut.jpg", "seed_cnn", 1),
