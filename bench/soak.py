@@ -7,7 +7,9 @@ Starts app.py on a free port with its own TMPDIR (so the server's private file f
 be measured), then:
 1. burst: B clients at once, R requests each (all must be answered);
 2. soak: N clients for T seconds, each sending a request as soon as the last came back;
-3. hostile: a 13000 x 13000 PNG sent as a data URL (time to refusal, extra peak memory);
+3. hostile: a 13000 x 13000 PNG sent as a data URL, 100 sessions each sending a 40 MB data URL,
+   and a 1 GB JSON body with and without a declared length (time to refusal, extra memory at
+   the peak and after);
 4. stop: SIGTERM, then counts the image files left under TMPDIR.
 Every second it samples the server's resident memory (VmRSS) and the bytes in its folder.
 Writes soak.json and soak.md. Requests go to 127.0.0.1 only. A benchmark, not a test.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import io
 import json
 import os
@@ -144,24 +147,77 @@ def soak(url: str, downloads: Path, clients: int, seconds: float) -> dict:
     return {"clients": clients, "seconds": seconds, **summarise(results, seconds)}
 
 
-def hostile(url: str, pid: int) -> dict:
+def peak_during(pid: int, action) -> tuple[object, float, float, float]:
+    """(action's result, seconds, extra peak and extra resident MB of the server: while it ran, after)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # peak resident size (VmHWM) := current, so the peak below is this action's
+    before = vm_kib(pid, "VmRSS")
+    start = time.perf_counter()
+    result = action()
+    elapsed = time.perf_counter() - start
+    time.sleep(1)  # what the server frees once the answer is out
+    return (result, round(elapsed, 3), round((vm_kib(pid, "VmHWM") - before) / 1024, 1),
+            round((vm_kib(pid, "VmRSS") - before) / 1024, 1))
+
+
+def post_big(url: str, megabytes: int, chunked: bool) -> tuple[int | None, int]:
+    """POST a JSON body of `megabytes` MB to /gradio_api/call/predict: (status or None if cut off, bytes sent)."""
+    host, port = url.split("//")[1].strip("/").split(":")
+    head, tail = b'{"data": ["data:image/png;base64,', b'", "cnn", false, "short"]}'
+    block, sent = b"A" * 2**20, 0
+
+    def body():
+        nonlocal sent
+        for piece in [head] + [block] * megabytes + [tail]:
+            sent += len(piece)
+            yield piece
+
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    headers = {"Content-Type": "application/json"}
+    if not chunked:
+        headers["Content-Length"] = str(len(head) + megabytes * len(block) + len(tail))
+    try:
+        conn.request("POST", "/gradio_api/call/predict", body=body(), headers=headers, encode_chunked=chunked)
+        return conn.getresponse().status, sent
+    except (ConnectionResetError, BrokenPipeError):
+        return None, sent
+    finally:
+        conn.close()
+
+
+def hostile(url: str, pid: int) -> list[dict]:
     buf = io.BytesIO()
     Image.new("L", (13000, 13000)).save(buf, "PNG")
     payload = {"path": None, "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
                "meta": {"_type": "gradio.FileData"}}
     body = json.dumps({"data": [payload, "cnn", False, "short"]}).encode()
-    with open(f"/proc/{pid}/clear_refs", "w") as f:
-        f.write("5")  # peak resident size (VmHWM) := current, so the peak below is this request's
-    before = vm_kib(pid, "VmRSS")
-    start = time.perf_counter()
-    req = urllib.request.Request(f"{url}gradio_api/call/predict", data=body,
-                                 headers={"Content-Type": "application/json"})
-    event_id = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
-    answer = urllib.request.urlopen(f"{url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
-    elapsed = time.perf_counter() - start
-    return {"case": "13000 x 13000 PNG as a data URL", "png_kb": round(len(buf.getvalue()) / 1024),
-            "refused": "event: error" in answer and "too large" in answer,
-            "seconds": round(elapsed, 3), "extra_peak_mb": round((vm_kib(pid, "VmHWM") - before) / 1024, 1)}
+
+    def refused(body: bytes, reason: str) -> bool:
+        req = urllib.request.Request(f"{url}gradio_api/call/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+        event_id = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
+        answer = urllib.request.urlopen(f"{url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
+        return "event: error" in answer and reason in answer
+
+    # 40 MB of base64 (30 MB of image, over the 25 MB limit), each call a session of its own.
+    inline = json.dumps({"data": [{**payload, "url": "data:image/png;base64," + "A" * (40 << 20)},
+                                  "cnn", False, "short"]}).encode()
+    cases = [(f"13000 x 13000 PNG as a data URL ({round(len(buf.getvalue()) / 1024)} KB)",
+              lambda: refused(body, "too large")),
+             # Gradio used to keep each session's last input: 100 x ~85 MB, had the page not dropped it.
+             ("100 sessions, each sending a 40 MB data URL",
+              lambda: all([refused(inline, "the limit is 25 MB") for _ in range(100)]))]
+    for chunked in (False, True):
+        def big(chunked=chunked):
+            status, sent = post_big(url, 1024, chunked)
+            return status == 413 or (status is None and sent < 2**30)  # answered 413, or cut off early
+        cases.append((f"1 GB JSON body, {'chunked' if chunked else 'length declared'}", big))
+    rows = []
+    for name, action in cases:
+        was_refused, seconds, peak, kept = peak_during(pid, action)
+        rows.append({"case": name, "refused": was_refused, "seconds": seconds, "extra_peak_mb": peak,
+                     "extra_after_mb": kept})
+    return rows
 
 
 def markdown(r: dict) -> str:
@@ -181,8 +237,10 @@ def markdown(r: dict) -> str:
         f"{m['soak_rss_end_mb']} MB at its end (growth {m['soak_rss_growth_mb']} MB, peak {m['soak_rss_max_mb']} MB). "
         f"Its files on disk: at most {m['disk_max_mb']} MB in any 1-second sample ({m['samples']} samples).",
         "",
-        f"Hostile input: {h['case']} ({h['png_kb']} KB): refused = {h['refused']} in {h['seconds']} s, "
-        f"{h['extra_peak_mb']} MB extra peak memory.",
+        "| hostile input | refused | seconds | extra memory at peak (MB) | extra memory after (MB) |",
+        "|---|---|---:|---:|---:|",
+        *(f"| {c['case']} | {c['refused']} | {c['seconds']} | {c['extra_peak_mb']} | {c['extra_after_mb']} |"
+          for c in h),
         "",
         f"After SIGTERM: exit code {r['stop']['exit_code']}, {r['stop']['image_files_left']} image files left "
         f"under the server's TMPDIR.",
