@@ -35,6 +35,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image
@@ -162,7 +163,6 @@ def peak_during(pid: int, action) -> tuple[object, float, float, float]:
 
 def post_big(url: str, megabytes: int, chunked: bool) -> tuple[int | None, int]:
     """POST a JSON body of `megabytes` MB to /gradio_api/call/predict: (status or None if cut off, bytes sent)."""
-    host, port = url.split("//")[1].strip("/").split(":")
     head, tail = b'{"data": ["data:image/png;base64,', b'", "cnn", false, "short"]}'
     block, sent = b"A" * 2**20, 0
 
@@ -172,7 +172,7 @@ def post_big(url: str, megabytes: int, chunked: bool) -> tuple[int | None, int]:
             sent += len(piece)
             yield piece
 
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=120)
     headers = {"Content-Type": "application/json"}
     if not chunked:
         headers["Content-Length"] = str(len(head) + megabytes * len(block) + len(tail))
@@ -241,6 +241,9 @@ def markdown(r: dict) -> str:
         "|---|---|---:|---:|---:|",
         *(f"| {c['case']} | {c['refused']} | {c['seconds']} | {c['extra_peak_mb']} | {c['extra_after_mb']} |"
           for c in h),
+        "",
+        "Extra memory after: the server's resident size 1 s after the last answer, against before the case. "
+        "Memory the allocator keeps for reuse counts there, so it varies from run to run.",
         "",
         f"After SIGTERM: exit code {r['stop']['exit_code']}, {r['stop']['image_files_left']} image files left "
         f"under the server's TMPDIR.",

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -215,10 +216,9 @@ def test_data_url_images_go_through_the_same_limits(server):
     check_astronaut(server.client)
 
 
-def post_chunked(url: str, pieces, path: str = "gradio_api/call/predict") -> tuple[int | None, bytes, int]:
-    """POST a body without a declared length: (status or None if cut off, body, bytes sent)."""
-    host, port = url.split("//")[1].strip("/").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+def post_chunked(url: str, pieces) -> tuple[int | None, bytes, int]:
+    """POST to /gradio_api/call/predict a body without a declared length: (status or None if cut off, body, bytes sent)."""
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=120)
     sent = 0
 
     def counted():
@@ -228,7 +228,7 @@ def post_chunked(url: str, pieces, path: str = "gradio_api/call/predict") -> tup
             yield piece
 
     try:
-        conn.request("POST", "/" + path, body=counted(), headers={"Content-Type": "application/json"},
+        conn.request("POST", "/gradio_api/call/predict", body=counted(), headers={"Content-Type": "application/json"},
                      encode_chunked=True)
         response = conn.getresponse()
         return response.status, response.read(), sent
@@ -240,13 +240,12 @@ def post_chunked(url: str, pieces, path: str = "gradio_api/call/predict") -> tup
 
 def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
     """Gradio reads a JSON body whole; 1.5 GB of one used to cost the server 5.8 GB of memory."""
-    host, port = server.url.split("//")[1].strip("/").split(":")
     pid = server.proc.pid
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")
     before = vm_kib(pid, "VmRSS")
     for path in ("/gradio_api/call/predict", "/gradio_api/queue/join", "/gradio_api/run/predict"):
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=30)
         conn.putrequest("POST", path)
         conn.putheader("Content-Type", "application/json")
         conn.putheader("Content-Length", str(2**31))  # declared, never sent: the answer comes first
