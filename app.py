@@ -45,6 +45,10 @@ if __name__ == "__main__":
         demo.queue(default_concurrency_limit=4).launch(
             max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.images
             app_kwargs={"middleware": [Middleware(BodyLimit)]},  # every other request body
+            # Spaces set GRADIO_SSR_MODE=true, which puts a Node server in front of this one: it
+            # would receive every request before BodyLimit and the gate, so the page is served
+            # from Python only, as it is tested (tests/server.py sets that variable too).
+            ssr_mode=False,
             show_error=True, css=CSS)
     finally:
         files.close()

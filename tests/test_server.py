@@ -8,6 +8,7 @@ import base64
 import http.client
 import io
 import json
+import os
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -268,6 +269,31 @@ def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
     result = urllib.request.urlopen(f"{server.url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
     assert "event: complete" in result and '"label"' in result
     check_astronaut(server.client)
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes holding a listening TCP socket on `port` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in inodes:
+                pids.add(int(fd.parts[2]))
+        except OSError:
+            continue  # a process or descriptor that went away, or not ours to read
+    return pids
+
+
+def test_python_answers_the_page_even_where_spaces_turn_on_ssr(server):
+    """Spaces set GRADIO_SSR_MODE=true (so does running_app); Gradio would then put a Node proxy on
+    the public port, in front of the body cap and the gate. app.py itself must hold that port."""
+    assert listening_pids(urlsplit(server.url).port) == {server.proc.pid}
+    assert "with SSR" not in server.log.read_text()
 
 
 def test_sessions_keep_no_copy_of_what_users_sent_or_got_back(server):
