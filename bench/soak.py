@@ -8,8 +8,9 @@ be measured), then:
 1. burst: B clients at once, R requests each (all must be answered);
 2. soak: N clients for T seconds, each sending a request as soon as the last came back;
 3. hostile: a 13000 x 13000 PNG sent as a data URL, 100 sessions each sending a 40 MB data URL,
-   and a 1 GB JSON body with and without a declared length (time to refusal, extra memory at
-   the peak and after);
+   a 1 GB JSON body and an upload of 12 files of 190 MB, each with and without a declared
+   length, and 20 uploads of 190 MB at once (time to refusal, extra memory at the peak and
+   after, extra disk at the peak);
 4. stop: SIGTERM, then counts the image files left under TMPDIR.
 Every second it samples the server's resident memory (VmRSS) and the bytes in its folder.
 Writes soak.json and soak.md. Requests go to 127.0.0.1 only. A benchmark, not a test.
@@ -19,15 +20,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import io
 import json
 import os
 import platform
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,37 +33,34 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.server import MULTIPART, multipart_files, post_pieces, running_app, vm_kib  # noqa: E402
+
 EXAMPLES = ROOT / "examples"
 IMAGES = [EXAMPLES / "astronaut.jpg", EXAMPLES / "four_faces.jpg"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def vm_kib(pid: int, key: str) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def folder_bytes(tmp: Path) -> int:
+def disk_bytes(pid: int, tmp: Path) -> int:
+    """Bytes of the server's files: those in its folder, and those deleted while it still has them
+    open (an upload being written that the sweeper unlinked still takes its space)."""
     total = 0
     for path in tmp.rglob("*"):
         try:
             if path.is_file():
                 total += path.stat().st_size
         except FileNotFoundError:  # swept while we looked
+            pass
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).endswith(" (deleted)"):
+                total += fd.stat().st_size
+        except (FileNotFoundError, ProcessLookupError):  # closed while we looked
             pass
     return total
 
@@ -84,7 +79,7 @@ class Sampler(threading.Thread):
             try:
                 self.rows.append({"t": round(time.time() - self.t0, 1), "phase": self.phase,
                                   "rss_mb": round(vm_kib(self.pid, "VmRSS") / 1024, 1),
-                                  "disk_mb": round(folder_bytes(self.tmp) / 2**20, 2)})
+                                  "disk_mb": round(disk_bytes(self.pid, self.tmp) / 2**20, 2)})
             except (FileNotFoundError, ProcessLookupError):
                 return
 
@@ -148,44 +143,34 @@ def soak(url: str, downloads: Path, clients: int, seconds: float) -> dict:
     return {"clients": clients, "seconds": seconds, **summarise(results, seconds)}
 
 
-def peak_during(pid: int, action) -> tuple[object, float, float, float]:
-    """(action's result, seconds, extra peak and extra resident MB of the server: while it ran, after)."""
+def peak_during(pid: int, tmp: Path, action) -> dict:
+    """The action's result and seconds, and the server's extra memory (at the peak, 1 s after)
+    and extra disk (at the peak, sampled every 0.1 s) against before it."""
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")  # peak resident size (VmHWM) := current, so the peak below is this action's
-    before = vm_kib(pid, "VmRSS")
+    before, disk_before, disk_peak = vm_kib(pid, "VmRSS"), disk_bytes(pid, tmp), 0
+    done = threading.Event()
+
+    def sample_disk():
+        nonlocal disk_peak
+        while not done.wait(0.1):
+            disk_peak = max(disk_peak, disk_bytes(pid, tmp))
+
+    sampler = threading.Thread(target=sample_disk, daemon=True)
+    sampler.start()
     start = time.perf_counter()
     result = action()
     elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     time.sleep(1)  # what the server frees once the answer is out
-    return (result, round(elapsed, 3), round((vm_kib(pid, "VmHWM") - before) / 1024, 1),
-            round((vm_kib(pid, "VmRSS") - before) / 1024, 1))
+    return {"refused": result, "seconds": round(elapsed, 3),
+            "extra_peak_mb": round((vm_kib(pid, "VmHWM") - before) / 1024, 1),
+            "extra_after_mb": round((vm_kib(pid, "VmRSS") - before) / 1024, 1),
+            "extra_disk_peak_mb": round(max(0, disk_peak - disk_before) / 2**20, 1)}
 
 
-def post_big(url: str, megabytes: int, chunked: bool) -> tuple[int | None, int]:
-    """POST a JSON body of `megabytes` MB to /gradio_api/call/predict: (status or None if cut off, bytes sent)."""
-    head, tail = b'{"data": ["data:image/png;base64,', b'", "cnn", false, "short"]}'
-    block, sent = b"A" * 2**20, 0
-
-    def body():
-        nonlocal sent
-        for piece in [head] + [block] * megabytes + [tail]:
-            sent += len(piece)
-            yield piece
-
-    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=120)
-    headers = {"Content-Type": "application/json"}
-    if not chunked:
-        headers["Content-Length"] = str(len(head) + megabytes * len(block) + len(tail))
-    try:
-        conn.request("POST", "/gradio_api/call/predict", body=body(), headers=headers, encode_chunked=chunked)
-        return conn.getresponse().status, sent
-    except (ConnectionResetError, BrokenPipeError):
-        return None, sent
-    finally:
-        conn.close()
-
-
-def hostile(url: str, pid: int) -> list[dict]:
+def hostile(url: str, pid: int, tmp: Path) -> list[dict]:
     buf = io.BytesIO()
     Image.new("L", (13000, 13000)).save(buf, "PNG")
     payload = {"path": None, "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
@@ -207,17 +192,25 @@ def hostile(url: str, pid: int) -> list[dict]:
              # Gradio used to keep each session's last input: 100 x ~85 MB, had the page not dropped it.
              ("100 sessions, each sending a 40 MB data URL",
               lambda: all([refused(inline, "the limit is 25 MB") for _ in range(100)]))]
-    for chunked in (False, True):
-        def big(chunked=chunked):
-            status, sent = post_big(url, 1024, chunked)
-            return status == 413 or (status is None and sent < 2**30)  # answered 413, or cut off early
-        cases.append((f"1 GB JSON body, {'chunked' if chunked else 'length declared'}", big))
-    rows = []
-    for name, action in cases:
-        was_refused, seconds, peak, kept = peak_during(pid, action)
-        rows.append({"case": name, "refused": was_refused, "seconds": seconds, "extra_peak_mb": peak,
-                     "extra_after_mb": kept})
-    return rows
+    json_gigabyte = [b'{"data": ["data:image/png;base64,'] + [b"A" * 2**20] * 1024 + [b'", "cnn", false, "short"]}']
+    # Gradio takes up to 1,000 files per upload; those being written hold their disk space even
+    # once swept (12 x 190 MB took 2.2 GB before the cap).
+    for name, pieces, path, content_type in [
+            ("1 GB JSON body", json_gigabyte, "/gradio_api/call/predict", "application/json"),
+            ("12 files of 190 MB in one upload", multipart_files(12, 190), "/gradio_api/upload", MULTIPART)]:
+        for declared in (True, False):
+            def too_big(pieces=pieces, path=path, content_type=content_type, declared=declared):
+                status, _, sent, _ = post_pieces(url, pieces, path, content_type, declared)
+                return status == 413 or (status is None and sent < sum(map(len, pieces)))  # 413, or cut off early
+            cases.append((f"{name}, {'length declared' if declared else 'chunked'}", too_big))
+
+    def uploads_at_once():  # past 1 GB in flight the next is told to retry (503)
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(lambda _: post_pieces(url, multipart_files(1, 190), "/gradio_api/upload",
+                                                           MULTIPART, declared=True)[0], range(20)))
+        return f"{statuses.count(503)} of 20 (503), {statuses.count(200)} stored"
+    cases.append(("20 uploads of a 190 MB file at once", uploads_at_once))
+    return [{"case": name, **peak_during(pid, tmp, action)} for name, action in cases]
 
 
 def markdown(r: dict) -> str:
@@ -237,13 +230,15 @@ def markdown(r: dict) -> str:
         f"{m['soak_rss_end_mb']} MB at its end (growth {m['soak_rss_growth_mb']} MB, peak {m['soak_rss_max_mb']} MB). "
         f"Its files on disk: at most {m['disk_max_mb']} MB in any 1-second sample ({m['samples']} samples).",
         "",
-        "| hostile input | refused | seconds | extra memory at peak (MB) | extra memory after (MB) |",
-        "|---|---|---:|---:|---:|",
-        *(f"| {c['case']} | {c['refused']} | {c['seconds']} | {c['extra_peak_mb']} | {c['extra_after_mb']} |"
-          for c in h),
+        "| hostile input | refused | seconds | extra memory at peak (MB) | extra memory after (MB) "
+        "| extra disk at peak (MB) |",
+        "|---|---|---:|---:|---:|---:|",
+        *(f"| {c['case']} | {c['refused']} | {c['seconds']} | {c['extra_peak_mb']} | {c['extra_after_mb']} "
+          f"| {c['extra_disk_peak_mb']} |" for c in h),
         "",
         "Extra memory after: the server's resident size 1 s after the last answer, against before the case. "
-        "Memory the allocator keeps for reuse counts there, so it varies from run to run.",
+        "Memory the allocator keeps for reuse counts there, so it varies from run to run. "
+        "Disk: files in the server's folder and files it still holds open after they were deleted.",
         "",
         f"After SIGTERM: exit code {r['stop']['exit_code']}, {r['stop']['image_files_left']} image files left "
         f"under the server's TMPDIR.",
@@ -257,7 +252,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=120)
     p.add_argument("--burst-clients", type=int, default=50)
     p.add_argument("--burst-requests", type=int, default=5)
-    p.add_argument("--weights", type=Path, help="folder of models (default: weights/)")
+    p.add_argument("--weights", type=Path, default=ROOT / "weights", help="folder of models")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
 
@@ -265,25 +260,8 @@ def main(argv=None) -> int:
     tmp, downloads = work / "server-tmp", work / "downloads"
     tmp.mkdir()
     downloads.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(tmp),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("GRADIO_TEMP_DIR", None)
-    if args.weights:
-        env["EKSPRESI_WEIGHTS"] = str(args.weights.resolve())
-    log = open(work / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url + "gradio_api/info", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise SystemExit(f"app.py did not start; see {work / 'app.log'}") from None
-                time.sleep(0.5)
+    with running_app(args.weights.resolve(), work / "app.log", tmp=tmp) as server:
+        url, proc = server.url, server.proc
         sampler = Sampler(proc.pid, tmp)
         sampler.start()
         print("burst ...", flush=True)
@@ -299,17 +277,13 @@ def main(argv=None) -> int:
         soak_rows = sampler.rows[soak_start:]
         print(soak_result, flush=True)
         sampler.phase = "hostile"
-        hostile_result = hostile(url, proc.pid)
+        hostile_result = hostile(url, proc.pid, tmp)
         print(hostile_result, flush=True)
         time.sleep(1.5)
         sampler.stop()
         proc.send_signal(signal.SIGTERM)
         exit_code = proc.wait(60)
         left = [q for q in tmp.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     rss = [row["rss_mb"] for row in soak_rows]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

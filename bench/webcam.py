@@ -27,13 +27,10 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +38,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.readme import write_results  # noqa: E402
+from tests.server import running_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
@@ -105,27 +103,6 @@ def write_numbered_y4m(path: Path) -> None:
             ycc = np.asarray(frame_with_number(base, n).convert("YCbCr"), dtype=np.float32)
             cb, cr = (ycc[..., i].reshape(h // 2, 2, w // 2, 2).mean((1, 3)).astype(np.uint8) for i in (1, 2))
             f.write(b"FRAME\n" + ycc[..., 0].astype(np.uint8).tobytes() + cb.tobytes() + cr.tobytes())
-
-
-def start_server(weights: Path, work: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "EKSPRESI_WEIGHTS": str(weights), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(work)}
-    env.pop("GRADIO_TEMP_DIR", None)
-    log = open(work / f"app-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url + "gradio_api/info", timeout=2)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"app.py did not start; see {log.name}") from None
-            time.sleep(0.5)
 
 
 def open_viewer(browser, url: str, model_label: str | None):
@@ -262,15 +239,11 @@ def run_cases(args, work: Path) -> dict:
         for i, (name, weights, viewers, label) in enumerate(cases):
             if args.cases is not None and i not in args.cases:
                 continue
-            proc, url = start_server(weights, work)
-            try:
+            with running_app(weights, work / f"app-{i}.log", tmp=work) as server:
                 print(f"{name} ...", flush=True)
-                viewers_result = run_case(pw, video, work, url, viewers, label, args.seconds, args.attached)
+                viewers_result = run_case(pw, video, work, server.url, viewers, label, args.seconds, args.attached)
                 print(viewers_result, flush=True)
                 result["cases"].append({"name": name, "viewers": viewers_result})
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
     return result
 
 

@@ -1,4 +1,4 @@
-"""A cap on the request bodies that Gradio reads whole into memory.
+"""Caps on request bodies, applied before Gradio reads them.
 
 Gradio parses a JSON body (an API call, a queue join, a webcam frame) completely before any of
 our code sees it, and our gate refuses an oversized data URL only after that: one 1.5 GB POST
@@ -7,8 +7,13 @@ every body is capped at MAX_BODY_BYTES before the app reads it. The cap is twice
 of the largest image the gate accepts, so that an image somewhat over the limit still gets the
 gate's own message, which names its size.
 
-File uploads are exempt: Gradio streams their multipart bodies to disk and refuses each file
-over launch(max_file_size=...) itself.
+File uploads are streamed to disk by Gradio, which caps each file (launch(max_file_size=...))
+but not how many come in one request (up to 1,000) nor how many requests upload at once. Files
+still being written are open, so the sweeper (demo/server_files.py) can unlink them but not free
+their space: one request of 12 files of 190 MB took 2.2 GB of disk while the folder never showed
+more than 457 MB (measured). So an upload body may hold one file of the largest size
+(MAX_UPLOAD_BYTES; the page and gradio_client send one file per request), and uploads in flight
+together may hold UPLOADS_IN_FLIGHT_BYTES; past that one is asked to retry (503).
 """
 
 from __future__ import annotations
@@ -17,53 +22,106 @@ import json
 import logging
 
 from demo.images import MAX_FILE_BYTES
+from demo.server_files import HARD_MAX_BYTES
+from demo.video import MAX_VIDEO_BYTES
 
 log = logging.getLogger("ekspresi.gate")
 
 MAX_BODY_BYTES = 2 * 4 * -(-MAX_FILE_BYTES // 3)  # base64 of the largest accepted image, twice
+MAX_UPLOAD_BYTES = MAX_VIDEO_BYTES + 2**20  # one file of the largest size and its multipart framing
+UPLOADS_IN_FLIGHT_BYTES = HARD_MAX_BYTES  # what the sweeper lets finished files hold, once more
 STREAMED_TO_DISK = ("/gradio_api/upload", "/gradio_api/process_recording")
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over max_bytes, declared or sent chunked."""
+def too_large(cap: int, upload: bool) -> str:
+    return f"the request body is over {cap // 2**20} MB; " + (
+        "upload one file at a time" if upload else "send large files to /gradio_api/upload")
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over its cap, declared or sent chunked; 503 for an
+    upload that would take the uploads in flight past their budget."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+                 uploads_in_flight_bytes: int = UPLOADS_IN_FLIGHT_BYTES):
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes, self.max_upload_bytes = max_bytes, max_upload_bytes
+        self.uploads_in_flight_bytes = uploads_in_flight_bytes
+        self.uploading = 0  # bytes reserved by the uploads being received now (one event loop: no lock)
 
     async def __call__(self, scope, receive, send):
-        if (scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH")
-                or scope["path"].rstrip("/").endswith(STREAMED_TO_DISK)):
-            return await self.app(scope, receive, send)  # no body that Gradio reads whole
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)  # no body
+        upload = scope["path"].rstrip("/").endswith(STREAMED_TO_DISK)
+        cap = self.max_upload_bytes if upload else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            # The HTTP server delivers no more than the declared length, so the header is enough.
-            if not length.isdigit() or int(length) > self.max_bytes:
-                return await self._refuse(send)
-            return await self.app(scope, receive, send)
-        # No declared length (chunked): read up to the cap here, then hand the app what came.
-        messages, size = [], 0
-        while True:
+        if length is not None and (not length.isdigit() or int(length) > cap):
+            return await self._answer(send, 413, too_large(cap, upload))
+        if not upload:
+            return await self._counted(scope, receive, send, cap, upload)
+        reserved = int(length) if length is not None else cap  # a chunked body may grow to the cap
+        if self.uploading + reserved > self.uploads_in_flight_bytes:
+            # Read (and drop) the body first, at most `cap` bytes: a client still sending, as
+            # browsers do, would otherwise lose the answer to the connection being closed.
+            await self._drain(receive, cap)
+            return await self._answer(send, 503, "the server is receiving too many uploads at once; "
+                                                 "try again in a minute", retry_after=60)
+        self.uploading += reserved
+        try:
+            return await self._counted(scope, receive, send, cap, upload)
+        finally:
+            self.uploading -= reserved
+
+    async def _counted(self, scope, receive, send, cap: int, upload: bool):
+        """Run the app on the body, counting it as it streams: the HTTP server delivers no more than
+        a declared length, and a chunked body past `cap` ends as if its client had gone, the
+        app's answer dropped for ours."""
+        received, over, gone, answered = 0, False, False, False
+
+        async def counted_receive():
+            nonlocal received, over, gone
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break  # the client went away; the app sees the disconnect
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                return await self._refuse(send)
-            if not message.get("more_body", False):
-                break
+            gone = message["type"] == "http.disconnect"
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    over = True
+                    return {"type": "http.disconnect"}  # the app stops reading here
+            return message
 
-        async def replay():
-            return messages.pop(0) if messages else await receive()
+        async def guarded_send(message):
+            nonlocal answered
+            if not over:
+                answered = True
+                await send(message)
 
-        return await self.app(scope, replay, send)
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            # Gradio's upload route raises when its client leaves mid-body (a closed tab), and
+            # uvicorn would log a traceback for each: no one is left to answer, so that ends here.
+            if not (over or gone):
+                raise  # the app's own failure; a cut-off body is answered below
+        if over and not answered:
+            await self._answer(send, 413, too_large(cap, upload))
 
-    async def _refuse(self, send):
-        log.info("rejected request body: over %d bytes", self.max_bytes)
-        detail = f"the request body is over {self.max_bytes // 2**20} MB; send large files to /gradio_api/upload"
+    @staticmethod
+    async def _drain(receive, cap: int):
+        received = 0
+        while received <= cap:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            received += len(message.get("body", b""))
+
+    async def _answer(self, send, status: int, detail: str, retry_after: int | None = None):
+        log.info("rejected request body (%d): %s", status, detail)
         body = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

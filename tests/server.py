@@ -1,7 +1,11 @@
-"""Start the real app (python app.py) in a subprocess on a free port, and call it over raw HTTP."""
+"""Start the real app (python app.py) in a subprocess on a free port, and call it over raw HTTP.
+
+Used by the tests and by the benchmarks in bench/ (as tests.server).
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -13,6 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +79,54 @@ def call_raw(url: str, data: list, api_name: str = "predict", timeout: float = 1
     if event == "error" and isinstance(payload, dict):
         payload = payload.get("error")
     return event, payload
+
+
+def vm_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def post_pieces(url: str, pieces, path: str = "/gradio_api/call/predict", content_type: str = "application/json",
+                declared: bool = False) -> tuple[int | None, bytes, int, dict]:
+    """POST to `path` a body of `pieces`, its length declared or not (chunked):
+    (status or None if cut off, body, bytes sent, headers)."""
+    pieces = list(pieces)
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=120)
+    sent = 0
+
+    def counted():
+        nonlocal sent
+        for piece in pieces:
+            sent += len(piece)
+            yield piece
+
+    try:
+        headers = {"Content-Type": content_type}
+        if declared:
+            headers["Content-Length"] = str(sum(len(piece) for piece in pieces))
+        conn.request("POST", path, body=counted(), headers=headers, encode_chunked=not declared)
+        response = conn.getresponse()
+        return response.status, response.read(), sent, {k.lower(): val for k, val in response.getheaders()}
+    except (ConnectionResetError, BrokenPipeError):
+        return None, b"", sent, {}
+    finally:
+        conn.close()
+
+
+BOUNDARY = "ekspresi-test-boundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"  # the content type of the bodies below
+
+
+def multipart_head(index: int) -> bytes:
+    """The head of a part as Gradio's upload route reads it: a file in the field "files"."""
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="clip{index}.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n").encode()
+
+
+def multipart_files(count: int, megabytes: int) -> list[bytes]:
+    """The pieces of a multipart body of `count` files of `megabytes` MB (one 1 MB block, repeated)."""
+    block = b"\0" * 2**20
+    return ([piece for i in range(count) for piece in [multipart_head(i), *[block] * megabytes, b"\r\n"]]
+            + [f"--{BOUNDARY}--\r\n".encode()])

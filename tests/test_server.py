@@ -21,9 +21,9 @@ from clips import frames_and_seconds, write_clip
 from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
-from server import call_raw, running_app
+from server import MULTIPART, call_raw, multipart_files, multipart_head, post_pieces, running_app, vm_kib
 
-from demo.body_limit import MAX_BODY_BYTES
+from demo.body_limit import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 from demo.gate import NOT_UPLOADED
 
 FILE_META = {"_type": "gradio.FileData"}
@@ -182,13 +182,6 @@ def test_server_paths_are_never_opened_and_never_described(server, tmp_path):
     assert event == "complete" and len(faces) == 1  # the shipped examples are allowed
 
 
-def vm_kib(pid, key):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
 def test_data_url_images_go_through_the_same_limits(server):
     def data_url(raw):
         return {"path": None, "url": "data:image/png;base64," + base64.b64encode(raw).decode(), "meta": FILE_META}
@@ -217,28 +210,6 @@ def test_data_url_images_go_through_the_same_limits(server):
     check_astronaut(server.client)
 
 
-def post_chunked(url: str, pieces) -> tuple[int | None, bytes, int]:
-    """POST to /gradio_api/call/predict a body without a declared length: (status or None if cut off, body, bytes sent)."""
-    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=120)
-    sent = 0
-
-    def counted():
-        nonlocal sent
-        for piece in pieces:
-            sent += len(piece)
-            yield piece
-
-    try:
-        conn.request("POST", "/gradio_api/call/predict", body=counted(), headers={"Content-Type": "application/json"},
-                     encode_chunked=True)
-        response = conn.getresponse()
-        return response.status, response.read(), sent
-    except (ConnectionResetError, BrokenPipeError):
-        return None, b"", sent
-    finally:
-        conn.close()
-
-
 def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
     """Gradio reads a JSON body whole; 1.5 GB of one used to cost the server 5.8 GB of memory."""
     pid = server.proc.pid
@@ -257,18 +228,59 @@ def test_request_bodies_over_the_cap_are_refused_before_they_are_read(server):
             f"the request body is over {MAX_BODY_BYTES // 2**20} MB; send large files to /gradio_api/upload")
         conn.close()
     megabyte = b"A" * 2**20
-    status, body, sent = post_chunked(server.url, [b'{"data": ["data:image/png;base64,'] + [megabyte] * 1024)
+    status, body, sent, _ = post_pieces(server.url, [b'{"data": ["data:image/png;base64,'] + [megabyte] * 1024)
     assert status in (413, None) and sent < 300 * 2**20, (status, sent)  # cut off near the cap, not at 1 GB
     extra_mb = (vm_kib(pid, "VmHWM") - before) / 1024
     assert extra_mb < 400, extra_mb  # the cap (66 MB) held once, not the gigabyte
     # A body without a declared length that fits reaches the app whole, however it was split.
     payload = json.dumps({"data": [{"path": str(EXAMPLES / "astronaut.jpg")}, "cnn", False, "short"]}).encode()
-    status, body, _ = post_chunked(server.url, [payload[i:i + 7] for i in range(0, len(payload), 7)])
+    status, body, _, _ = post_pieces(server.url, [payload[i:i + 7] for i in range(0, len(payload), 7)])
     assert status == 200
     event_id = json.loads(body)["event_id"]
     result = urllib.request.urlopen(f"{server.url}gradio_api/call/predict/{event_id}", timeout=60).read().decode()
     assert "event: complete" in result and '"label"' in result
     check_astronaut(server.client)
+
+
+def start_upload(url: str, length: int) -> http.client.HTTPConnection:
+    """An upload that declares `length` bytes and sends only its first part's head: it stays in flight."""
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    conn.putrequest("POST", "/gradio_api/upload")
+    conn.putheader("Content-Type", MULTIPART)
+    conn.putheader("Content-Length", str(length))
+    conn.endheaders()
+    conn.send(multipart_head(0))
+    return conn
+
+
+def test_uploads_are_capped_per_request_and_in_flight(server):
+    """Gradio caps each uploaded file but takes up to 1,000 per request, and files still being written
+    are open, so the sweeper cannot free them: 12 files of 190 MB took 2.2 GB of disk at once."""
+    conn = start_upload(server.url, MAX_UPLOAD_BYTES + 1)  # refused from the header, before the body
+    response = conn.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["detail"] == (
+        f"the request body is over {MAX_UPLOAD_BYTES // 2**20} MB; upload one file at a time")
+    conn.close()
+    # Undeclared: files of 20 MB, one after another, are cut off once the body passes the cap.
+    status, body, sent, _ = post_pieces(server.url, multipart_files(12, 20), "/gradio_api/upload", MULTIPART)
+    assert status in (413, None) and sent < MAX_UPLOAD_BYTES + 40 * 2**20, (status, sent)
+    # Uploads in flight together reserve what they declare; past the budget the next is told to
+    # retry, once its body is in, so that a client still sending gets the answer.
+    slow = [start_upload(server.url, MAX_UPLOAD_BYTES) for _ in range(UPLOADS_IN_FLIGHT_BYTES // MAX_UPLOAD_BYTES)]
+    time.sleep(1)  # all of them received by the server
+    thirty_mb = multipart_files(1, 30)
+    status, body, _, headers = post_pieces(server.url, thirty_mb, "/gradio_api/upload", MULTIPART, declared=True)
+    assert status == 503 and headers.get("retry-after") == "60", (status, headers)
+    assert "too many uploads at once" in json.loads(body)["detail"]
+    for c in slow:  # clients that go away give their reservation back
+        c.close()
+    deadline = time.time() + 30
+    while (status := post_pieces(server.url, thirty_mb, "/gradio_api/upload", MULTIPART, declared=True)[0]) == 503:
+        assert time.time() < deadline, "reservations were not given back"
+        time.sleep(0.5)
+    assert status == 200
+    check_astronaut(server.client)  # uploads through gradio_client still work
 
 
 def listening_pids(port: int) -> set[int]:
