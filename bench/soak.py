@@ -39,9 +39,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from demo.garbage import DELAY_S, MIN_GAP_S  # noqa: E402
 from tests.server import MULTIPART, multipart_files, post_pieces, running_app, vm_kib  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
+SETTLE_S = MIN_GAP_S + DELAY_S + 1  # after a case: the longest a refused input may wait for its collection
 IMAGES = [EXAMPLES / "astronaut.jpg", EXAMPLES / "four_faces.jpg"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
@@ -144,7 +146,7 @@ def soak(url: str, downloads: Path, clients: int, seconds: float) -> dict:
 
 
 def peak_during(pid: int, tmp: Path, action) -> dict:
-    """The action's result and seconds, and the server's extra memory (at the peak, 1 s after)
+    """The action's result and seconds, and the server's extra memory (at the peak, SETTLE_S after)
     and extra disk (at the peak, sampled every 0.1 s) against before it."""
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")  # peak resident size (VmHWM) := current, so the peak below is this action's
@@ -163,7 +165,7 @@ def peak_during(pid: int, tmp: Path, action) -> dict:
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    time.sleep(1)  # what the server frees once the answer is out
+    time.sleep(SETTLE_S)  # what the server frees once the answer is out
     return {"refused": result, "seconds": round(elapsed, 3),
             "extra_peak_mb": round((vm_kib(pid, "VmHWM") - before) / 1024, 1),
             "extra_after_mb": round((vm_kib(pid, "VmRSS") - before) / 1024, 1),
@@ -236,8 +238,9 @@ def markdown(r: dict) -> str:
         *(f"| {c['case']} | {c['refused']} | {c['seconds']} | {c['extra_peak_mb']} | {c['extra_after_mb']} "
           f"| {c['extra_disk_peak_mb']} |" for c in h),
         "",
-        "Extra memory after: the server's resident size 1 s after the last answer, against before the case. "
-        "Memory the allocator keeps for reuse counts there, so it varies from run to run. "
+        f"Extra memory after: the server's resident size {SETTLE_S:.0f} s after the last answer (time for the "
+        "collection that follows refusals, demo/garbage.py), against before the case. Memory the allocator keeps "
+        "for reuse counts there, so it varies from run to run. "
         "Disk: files in the server's folder and files it still holds open after they were deleted.",
         "",
         f"After SIGTERM: exit code {r['stop']['exit_code']}, {r['stop']['image_files_left']} image files left "

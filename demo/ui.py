@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import DETECTORS, FaceDetector
+from demo.garbage import collect_soon
 from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size, uploaded_file
 from demo.images import ImageError
 from demo.live import TIMELINE_EVERY_S, Viewer, jpeg_data_url, process_frame, timeline_image
@@ -65,7 +66,9 @@ class GatedImage(gr.Image):
         try:
             return image_from_payload(payload, [Path(self.GRADIO_CACHE), EXAMPLES], expiry=EXPIRY)
         except ImageError as err:
-            log_rejection(err, "webcam" if self.streaming else "image", payload_size(payload))
+            size = payload_size(payload)
+            log_rejection(err, "webcam" if self.streaming else "image", size)
+            collect_soon(size)  # Gradio keeps the refused request, body and all, until a full collection
             raise gr.Error(str(err), print_exception=False) from None
         except Exception:
             # Our bug: a traceback, but through our logger, so that Gradio's error message
