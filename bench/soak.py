@@ -12,7 +12,7 @@ be measured), then:
    length, and 20 uploads of 190 MB at once (time to refusal, extra memory at the peak and
    after, extra disk at the peak);
 4. stop: SIGTERM, then counts the image files left under TMPDIR.
-Every second it samples the server's resident memory (VmRSS) and the bytes in its folder.
+Every second it samples the server's resident memory (VmRSS) and its files on disk (disk_bytes).
 Writes soak.json and soak.md. Requests go to 127.0.0.1 only. A benchmark, not a test.
 """
 
