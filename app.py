@@ -28,7 +28,7 @@ for noisy in ("httpx", "urllib3"):  # one line per request otherwise
 files = ServerFiles.create()
 atexit.register(files.close)
 
-from demo.ui import CSS, build_app  # noqa: E402
+from demo.ui import CSS, SESSIONS_KEPT, build_app  # noqa: E402
 
 demo = build_app(results=ResultFiles(files.results))
 files.keep_existing()  # Gradio's copies of the shipped examples
@@ -49,6 +49,7 @@ if __name__ == "__main__":
             # would receive every request before BodyLimit and the gate, so the page is served
             # from Python only, as it is tested (tests/server.py sets that variable too).
             ssr_mode=False,
+            state_session_capacity=SESSIONS_KEPT,  # Gradio's default, 10,000, is ~0.5 GB here (demo/ui.py)
             show_error=True, css=CSS)
     finally:
         files.close()

@@ -1,14 +1,16 @@
 """The live webcam path: one frame in, the annotated frame and a readout out, plus the timeline.
 
-Each viewer has a Tracker of its own (gr.State). The frame comes back as a JPEG data URL
-(demo.ui.LiveImage), so live frames never touch the server's disk and the browser needs no
-second request to show them.
+Each viewer has a Tracker of its own (a Viewer, held in Viewers by their Gradio session). The
+frame comes back as a JPEG data URL (demo.ui.LiveImage), so live frames never touch the
+server's disk and the browser needs no second request to show them.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -18,7 +20,9 @@ from PIL import Image
 from demo.charts import line_chart
 from demo.faces import FaceDetector
 from demo.pipeline import annotate, detect_and_classify, face_record
-from demo.tracking import Tracker
+from demo.tracking import HISTORY_S, Tracker
+
+log = logging.getLogger("ekspresi.live")
 
 JPEG_QUALITY = 80  # the browser's own webcam frames come as JPEG; this keeps a frame ~30 KB at 640 x 480
 TIMELINE_EVERY_S = 0.5
@@ -38,6 +42,61 @@ class Viewer:
     frames: int = 0  # frames since the last readout
     ms: dict = field(default_factory=dict)  # their summed timings, stage by stage
     since: float | None = None  # when the last readout was written
+    seen: float = 0.0  # when their last frame came (time.monotonic)
+    charted: float | None = None  # the newest timeline entry already sent as a chart
+
+
+# A viewer whose stream stopped this long ago has nothing left inside the timeline's window.
+VIEWER_IDLE_S = HISTORY_S
+
+
+class Viewers:
+    """Each webcam viewer's Viewer, by Gradio session, dropped when their tab closes (drop(),
+    from Blocks.unload) or VIEWER_IDLE_S after their last frame, whichever comes first.
+
+    Not a gr.State: Gradio keeps a closed session's State for an hour whatever the State's own
+    time_to_live (SessionState.STATE_TTL_WHEN_CLOSED), and a viewer's timeline (where their
+    face was and what it showed, frame by frame) is data about them. Idle viewers are found
+    whenever any viewer's frame or timeline is asked for.
+    """
+
+    def __init__(self, idle_s: float = VIEWER_IDLE_S):
+        self.idle_s = idle_s
+        self._by_session: dict[str, Viewer] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._by_session)
+
+    def get(self, session: str | None, now: float | None = None) -> Viewer:
+        """This session's viewer, created on their first frame; a caller without a session
+        (nothing to tie their frames together) gets a new one each time, kept nowhere."""
+        now = time.monotonic() if now is None else now
+        self.expire(now)
+        if session is None:
+            return Viewer(seen=now)
+        with self._lock:
+            viewer = self._by_session.setdefault(session, Viewer())
+        viewer.seen = now
+        return viewer
+
+    def peek(self, session: str | None, now: float | None = None) -> Viewer | None:
+        """This session's viewer if they have one, without creating or refreshing it."""
+        self.expire(time.monotonic() if now is None else now)
+        return self._by_session.get(session) if session is not None else None
+
+    def drop(self, session: str | None, why: str = "tab closed") -> bool:
+        with self._lock:
+            gone = self._by_session.pop(session, None) if session is not None else None
+        if gone is not None:
+            log.info("webcam viewer gone (%s): their timeline is dropped; %d still live", why, len(self))
+        return gone is not None
+
+    def expire(self, now: float) -> None:
+        with self._lock:
+            idle = [s for s, v in self._by_session.items() if now - v.seen > self.idle_s]
+        for session in idle:
+            self.drop(session, f"no frame for {self.idle_s:g} s")
 
 
 def process_frame(rgb: np.ndarray, model, detector: FaceDetector, viewer: Viewer,
@@ -78,12 +137,14 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, viewer: Viewer
 
 
 def timeline_image(viewer: Viewer | None, class_names) -> np.ndarray | None:
-    """The largest face's smoothed probabilities over the last ~30 s, as a small chart."""
+    """The largest face's smoothed probabilities over the last ~30 s, as a small chart; None
+    when there is nothing new to draw since the last one (a stopped stream, no face yet)."""
     if viewer is None:
         return None
     tracker = viewer.tracker
-    seconds, probs = tracker.timeline()
-    if not len(seconds):
+    seconds, probs, newest = tracker.timeline()
+    if not len(seconds) or newest == viewer.charted:
         return None
+    viewer.charted = newest
     return line_chart(seconds, probs, class_names, -tracker.history_s, 0.0,
                       tick_label=lambda t: f"{t:g}s" if t else "now")

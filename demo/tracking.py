@@ -88,9 +88,11 @@ class Tracker:
                 self.history.popleft()
         return out, ids
 
-    def timeline(self) -> tuple[np.ndarray, np.ndarray]:
-        """(seconds relative to the newest entry, probabilities) of the largest face, oldest first."""
-        if not self.history:
-            return np.zeros(0), np.zeros((0, 0))
-        times = np.array([t for t, _ in self.history])
-        return times - times[-1], np.stack([p for _, p in self.history])
+    def timeline(self) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """(seconds relative to the newest entry, probabilities, the newest entry's time) of the
+        largest face, oldest first."""
+        history = list(self.history)  # one copy in C: the live stream appends from another thread
+        if not history:
+            return np.zeros(0), np.zeros((0, 0)), None
+        times = np.array([t for t, _ in history])
+        return times - times[-1], np.stack([p for _, p in history]), float(times[-1])

@@ -19,7 +19,7 @@ from demo.faces import DETECTORS, FaceDetector
 from demo.garbage import collect_soon
 from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size, uploaded_file
 from demo.images import ImageError
-from demo.live import TIMELINE_EVERY_S, Viewer, jpeg_data_url, process_frame, timeline_image
+from demo.live import TIMELINE_EVERY_S, Viewers, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
@@ -40,12 +40,18 @@ STREAM_EVERY_S = 0.04
 # then decoded, annotated and encoded again by the server, so its pixel count sets the cost.
 LIVE_CAPTURE = (640, 480)
 EXPIRY = f"{MAX_AGE_S // 60} minutes"
-PRIVACY = (f"Webcam frames are analysed in memory and never written to disk. Images and videos you upload, and "
+PRIVACY = (f"Webcam frames are analysed in memory and never written to disk; the timeline of your faces' emotions "
+           f"is forgotten when you close the tab. Images and videos you upload, and "
            f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
            f"nothing is logged but a one-line reason when a file is refused.")
 # The browser sends the camera's frames unmirrored (the server mirrors them: one canvas draw a
 # frame fewer in the viewer's browser), so the preview before streaming is mirrored here.
 CSS = "#live-cam video { transform: scaleX(-1); }"
+# Gradio keeps a copy of the page's config for every session, each API call's included, until
+# this many newer sessions push it out: about 52 KB a session here (measured: 3,000 sessions
+# past 2,000 added 153 MB at Gradio's default of 10,000, nothing at 1,000). Nothing the page
+# needs lives there (Page clears the values; live viewers are in demo.live.Viewers).
+SESSIONS_KEPT = 1000
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
            "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
 
@@ -135,7 +141,7 @@ class Page(gr.Blocks):
     image as base64); this one names counts only.
 
     Gradio also keeps each session's last input and output values (for deep links, which
-    this page does not offer) until 10,000 newer sessions push them out: every webcam
+    this page does not offer) until SESSIONS_KEPT newer sessions push them out: every webcam
     viewer's last frame, in and annotated, and every image sent inline as a data URL would
     stay in the server's memory. 30 data URLs of 60 MB held 2.7 GB (measured). They are
     dropped as soon as Gradio has stored them.
@@ -234,6 +240,7 @@ def models_markdown(store: ModelStore) -> str:
 def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Blocks:
     """The page. `results` is where annotated images go: the server's private, swept folder (app.py)."""
     engine = Engine(store or ModelStore())
+    viewers = Viewers()  # each webcam viewer's tracker and timeline, by session
     choices = engine.store.choices()
     default_model = engine.store.default()
 
@@ -246,18 +253,17 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         faces = analyse(rgb, model, engine.detector(detector), bool(whole_image))
         return results.save_jpeg(annotate(rgb, faces)), faces
 
-    def stream(frame, model_name, detector, viewer):
-        """One webcam frame: the annotated frame (shown in place of the camera), viewer, readout."""
+    def stream(frame, model_name, detector, request: gr.Request):
+        """One webcam frame: the annotated frame (shown in place of the camera), and the readout."""
         if frame is None:
-            return gr.skip(), viewer, gr.skip()
+            return gr.skip(), gr.skip()
         frame = frame[:, ::-1]  # the selfie view: mirrored here, not by a second draw in the browser
-        viewer = viewer or Viewer()
         try:
             model = engine.model(model_name)
         except gr.Error as err:
-            return frame, viewer, f"⚠️ {err.message}"
-        out, readout = process_frame(frame, model, engine.detector(detector), viewer)
-        return out, viewer, gr.skip() if readout is None else readout
+            return frame, f"⚠️ {err.message}"
+        out, readout = process_frame(frame, model, engine.detector(detector), viewers.get(request.session_hash))
+        return out, gr.skip() if readout is None else readout
 
     def predict_video(video, model_name, detector="short", progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         """Faces and emotions in a clip: (annotated MP4, per-face chart, [CSV, JSON], summary)."""
@@ -283,13 +289,17 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         return (str(folder / "annotated.mp4"), faces_chart(rows, model.class_names, info.seconds),
                 [str(folder / "faces.csv"), str(folder / "faces.json")], summary)
 
-    def timeline(viewer, model_name):
+    def timeline(model_name, request: gr.Request):
         """The timeline chart, a few times a second, from the viewer's tracker (no model call)."""
         try:
-            chart = timeline_image(viewer, engine.model(model_name).class_names)
+            chart = timeline_image(viewers.peek(request.session_hash), engine.model(model_name).class_names)
         except gr.Error:
             chart = None
         return gr.skip() if chart is None else chart
+
+    def leave(request: gr.Request):
+        """The tab closed: their timeline goes now, not when Gradio would drop a State (an hour later)."""
+        viewers.drop(request.session_hash)
 
     with Page(title="Ekspresi: facial emotion recognition") as app:
         gr.Markdown(
@@ -343,7 +353,6 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
                     with gr.Column(scale=2):
                         plot = InlineImage(label="Largest face, last 30 seconds", interactive=False,
                                            buttons=[])
-                viewer = gr.State(None)  # a demo.live.Viewer once the stream starts
                 ticker = gr.Timer(TIMELINE_EVERY_S, active=False)
         gr.Markdown(PRIVACY + " Intended for demonstration and research only; never use it to make decisions "
                     "about people.")
@@ -354,9 +363,10 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         # Gradio keeps only the newest frame a stream has sent (each replaces the event's data):
         # a slow model lowers the frame rate instead of building a queue. A stream holds its
         # concurrency slot while it runs, so the limit is the number of live viewers at once.
-        cam.stream(stream, [cam, model_dd, detector_dd, viewer], [cam, viewer, readout], stream_every=STREAM_EVERY_S,
+        cam.stream(stream, [cam, model_dd, detector_dd], [cam, readout], stream_every=STREAM_EVERY_S,
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
-        ticker.tick(timeline, [viewer, model_dd], plot, api_visibility="private", show_progress="hidden")
+        ticker.tick(timeline, [model_dd], plot, api_visibility="private", show_progress="hidden")
+        app.unload(leave)
         webcam_tab.select(lambda: gr.Timer(active=True), None, ticker, api_visibility="private")
         for tab in (upload_tab, video_tab):
             tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -61,16 +62,24 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(browser, tiny_models, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "app.log"
+def server(tiny_models, tmp_path_factory):
+    with running_app(tiny_models, tmp_path_factory.mktemp("server") / "app.log") as server:
+        yield server
+
+
+def open_page(browser, url):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1100})
+    pg = context.new_page()
+    pg.goto(url, wait_until="load")
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(tiny_models, log) as server:
-        url = server.url
-        context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1100})
-        pg = context.new_page()
-        pg.goto(url, wait_until="load")
-        yield pg
-        context.close()
+    pg = open_page(browser, server.url)
+    yield pg
+    pg.context.close()
 
 
 def test_upload_an_example_and_see_the_annotated_result(page):
@@ -151,6 +160,25 @@ def test_webcam_tab_streams_annotated_frames(page):
     before = page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]")
     page.wait_for_timeout(1500)
     assert page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]") == before
+
+
+def test_closing_the_tab_drops_the_viewers_timeline_at_once(browser, server):
+    """What the server knows of a webcam viewer (where their face was, what it showed, for the
+    last 30 s) goes when their tab closes, not an hour later as a gr.State would."""
+    gone = "webcam viewer gone (tab closed)"
+    pg = open_page(browser, server.url)
+    pg.get_by_role("tab", name="Webcam").click()
+    pg.get_by_text("Click to Access Webcam").click()
+    pg.wait_for_function(MIRRORED_PREVIEW, timeout=30_000)
+    pg.get_by_label("capture photo").first.click()
+    pg.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
+    before = server.log.read_text().count(gone)
+    pg.close()  # mid-stream, as people do
+    deadline = time.time() + 20
+    while server.log.read_text().count(gone) == before and time.time() < deadline:
+        time.sleep(0.2)
+    assert server.log.read_text().count(gone) == before + 1, server.log.read_text()[-2000:]
+    pg.context.close()
 
 
 def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, tmp_path):

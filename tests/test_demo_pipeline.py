@@ -7,10 +7,11 @@ from conftest import EXAMPLES
 from demo.classify import ModelStore, ModelUnavailable
 from demo.faces import FaceDetector, crop_face
 from demo.images import load_rgb
-from demo.live import READOUT_EVERY_S, Viewer, process_frame
+from demo.live import READOUT_EVERY_S, Viewer, Viewers, process_frame, timeline_image
 from demo.overlay import COLOURS, draw_faces
 from demo.pipeline import analyse, annotate
 from demo.tracking import Tracker
+from trainer.classes import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +145,38 @@ def test_timeline_keeps_the_largest_face_over_the_last_30_seconds():
     tracker = Tracker()
     for i in range(400):  # 40 s at 10 frames a second
         tracker.update([[0, 0, 10, 10], [50, 50, 80, 80]], np.array([[1.0, 0.0], [0.0, 1.0]]), t=i / 10)
-    seconds, probs = tracker.timeline()
-    assert seconds[0] >= -30.0 and seconds[-1] == 0 and len(seconds) == 301
+    seconds, probs, newest = tracker.timeline()
+    assert seconds[0] >= -30.0 and seconds[-1] == 0 and len(seconds) == 301 and newest == 39.9
     np.testing.assert_allclose(probs[-1], [0.0, 1.0])  # the 80 x 80 face, not the 10 x 10 one
+
+
+def test_timeline_chart_is_drawn_only_when_there_is_something_new():
+    """A stopped stream's chart is not drawn and sent again on every tick of the timer."""
+    viewer = Viewer()
+    assert timeline_image(viewer, CLASS_NAMES) is None  # no face yet
+    viewer.tracker.update([[0, 0, 10, 10]], np.eye(7)[[3]], t=1.0)
+    assert timeline_image(viewer, CLASS_NAMES).ndim == 3
+    assert timeline_image(viewer, CLASS_NAMES) is None  # nothing new since
+    viewer.tracker.update([[0, 0, 10, 10]], np.eye(7)[[4]], t=1.1)
+    assert timeline_image(viewer, CLASS_NAMES) is not None
+
+
+def test_viewers_are_kept_by_session_and_dropped_when_they_leave_or_go_idle(caplog):
+    viewers = Viewers(idle_s=30)
+    alice = viewers.get("alice", now=0.0)
+    assert viewers.get("alice", now=1.0) is alice and viewers.peek("alice", now=2.0) is alice
+    assert viewers.get(None, now=2.0) is not viewers.get(None, now=2.0)  # no session: kept nowhere
+    bob = viewers.get("bob", now=20.0)
+    assert len(viewers) == 2 and viewers.peek("carol", now=20.0) is None
+    with caplog.at_level("INFO", logger="ekspresi.live"):
+        assert viewers.peek("alice", now=31.5) is None  # 30.5 s since her last frame
+        assert viewers.peek("bob", now=31.5) is bob  # looking does not keep a viewer alive ...
+        assert viewers.peek("bob", now=50.5) is None  # ... only frames do
+        assert viewers.get("bob", now=51.0) is not bob  # back after that: a new timeline
+        assert viewers.drop("bob") and not viewers.drop("bob") and len(viewers) == 0
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "webcam viewer gone (no frame for 30 s)", "webcam viewer gone (no frame for 30 s)",
+        "webcam viewer gone (tab closed)"]
 
 
 def test_live_readout_averages_the_frames_since_the_last_one(detector, store):

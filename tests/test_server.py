@@ -25,6 +25,7 @@ from server import MULTIPART, call_raw, multipart_files, multipart_head, post_pi
 
 from demo.body_limit import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 from demo.gate import NOT_UPLOADED
+from demo.ui import SESSIONS_KEPT
 
 FILE_META = {"_type": "gradio.FileData"}
 
@@ -309,7 +310,7 @@ def test_python_answers_the_page_even_where_spaces_turn_on_ssr(server):
 
 
 def test_sessions_keep_no_copy_of_what_users_sent_or_got_back(server):
-    """Gradio keeps each session's last inputs and outputs (for deep links) until 10,000 newer
+    """Gradio keeps each session's last inputs and outputs (for deep links) until SESSIONS_KEPT newer
     sessions push them out: 30 data URLs of 60 MB held 2.7 GB. The page drops them."""
     def kept(session_hash):  # what Gradio holds for the session, as its deep-link route writes it out
         link = json.loads(urllib.request.urlopen(f"{server.url}gradio_api/deep_link?session_hash={session_hash}",
@@ -330,6 +331,31 @@ def test_sessions_keep_no_copy_of_what_users_sent_or_got_back(server):
         values = kept(session)
         assert {"Image (JPG, PNG, WebP)", "Result", "Faces"} <= set(values)  # the session's components...
         assert all(v is None for v in values.values()), (session, str(values)[:300])  # ...without their values
+
+
+def test_gradio_keeps_the_newest_sessions_only(server):
+    """Gradio keeps a copy of the page's config for each session (an API call's included) until
+    SESSIONS_KEPT newer ones push it out: about 52 KB each, 0.5 GB at Gradio's default of 10,000."""
+    def known(session_hash):  # the deep-link route answers "" for a session Gradio no longer holds
+        return json.loads(urllib.request.urlopen(f"{server.url}gradio_api/deep_link?session_hash={session_hash}",
+                                                 timeout=30).read()) != ""
+
+    client = Client(server.url, verbose=False)
+    check_astronaut(client)
+    assert known(client.session_hash)
+    config = json.loads(urllib.request.urlopen(f"{server.url}config", timeout=30).read())
+    tick = next(d["id"] for d in config["dependencies"] if d["targets"] and d["targets"][0][1] == "tick")
+
+    def join(session_hash):  # the cheapest event: a timeline tick of a viewer who has none
+        body = {"data": ["cnn"], "fn_index": tick, "session_hash": session_hash, "event_data": None}
+        req = urllib.request.Request(f"{server.url}gradio_api/queue/join", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).read()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(join, [f"session-{i}" for i in range(SESSIONS_KEPT)]))
+    assert not known(client.session_hash) and known(f"session-{SESSIONS_KEPT - 1}")
+    check_astronaut(client)  # a user whose session was pushed out is served as before
 
 
 def test_refused_images_do_not_stay_in_memory(server):
