@@ -9,8 +9,9 @@ be measured), then:
 2. soak: N clients for T seconds, each sending a request as soon as the last came back;
 3. hostile: a 13000 x 13000 PNG sent as a data URL, 100 sessions each sending a 40 MB data URL,
    a 1 GB JSON body and an upload of 12 files of 190 MB, each with and without a declared
-   length, and 20 uploads of 190 MB at once (time to refusal, extra memory at the peak and
-   after, extra disk at the peak);
+   length, 20 uploads of 190 MB at once, and 5,000 sessions sending one event each and never
+   reading the answers (time to refusal, extra memory at the peak and after, extra disk at the
+   peak);
 4. stop: SIGTERM, then counts the image files left under TMPDIR.
 Every second it samples the server's resident memory (VmRSS) and its files on disk (disk_bytes).
 Writes soak.json and soak.md. Requests go to 127.0.0.1 only. A benchmark, not a test.
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,11 +42,20 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from demo.garbage import DELAY_S, MIN_GAP_S  # noqa: E402
-from tests.server import MULTIPART, multipart_files, post_pieces, running_app, vm_kib  # noqa: E402
+from tests.server import (  # noqa: E402
+    MULTIPART,
+    event_id_of,
+    multipart_files,
+    post_pieces,
+    queue_join,
+    running_app,
+    vm_kib,
+)
 
 EXAMPLES = ROOT / "examples"
 SETTLE_S = MIN_GAP_S + DELAY_S + 1  # after a case: the longest a refused input may wait for its collection
 IMAGES = [EXAMPLES / "astronaut.jpg", EXAMPLES / "four_faces.jpg"]
+SESSION_FLOOD = 5000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
 
@@ -212,6 +223,20 @@ def hostile(url: str, pid: int, tmp: Path) -> list[dict]:
                                                            MULTIPART, declared=True)[0], range(20)))
         return f"{statuses.count(503)} of 20 (503), {statuses.count(200)} stored"
     cases.append(("20 uploads of a 190 MB file at once", uploads_at_once))
+
+    def sessions():  # each a copy of the page's config (the newest SESSIONS_KEPT), messages nobody reads
+        tick = event_id_of(url, "tick")
+
+        def join(i):
+            try:
+                queue_join(url, tick, ["cnn"], f"soak-{i}")
+                return 200
+            except urllib.error.HTTPError as err:
+                return err.code
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(join, range(SESSION_FLOOD)))
+        return f"{statuses.count(200)} queued, {statuses.count(503)} told the queue is full (503)"
+    cases.append((f"{SESSION_FLOOD} sessions sending one event each, never reading the answer", sessions))
     return [{"case": name, **peak_during(pid, tmp, action)} for name, action in cases]
 
 

@@ -21,6 +21,7 @@ from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_s
 from demo.images import ImageError
 from demo.live import TIMELINE_EVERY_S, Viewers, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
+from demo.queue_limits import MAX_WAITING, SessionQueue
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
 from demo.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
@@ -140,12 +141,22 @@ class Page(gr.Blocks):
     Gradio's own message for a request with too few inputs quotes every input (a whole
     image as base64); this one names counts only.
 
+    Its queue refuses events past MAX_WAITING waiting, and from a session that leaves
+    MAX_UNREAD messages unread (demo.queue_limits).
+
     Gradio also keeps each session's last input and output values (for deep links, which
     this page does not offer) until SESSIONS_KEPT newer sessions push them out: every webcam
     viewer's last frame, in and annotated, and every image sent inline as a data URL would
     stay in the server's memory. 30 data URLs of 60 MB held 2.7 GB (measured). They are
     dropped as soon as Gradio has stored them.
     """
+
+    def queue(self, *args, **kwargs):
+        """Gradio's queue, bounded for clients that never read their answers (demo.queue_limits)."""
+        kwargs.setdefault("max_size", MAX_WAITING)
+        super().queue(*args, **kwargs)
+        self._queue.__class__ = SessionQueue  # the same queue; only push() is bounded per session
+        return self
 
     def validate_inputs(self, block_fn, inputs):
         if len(inputs) < len(block_fn.inputs):

@@ -81,6 +81,23 @@ def call_raw(url: str, data: list, api_name: str = "predict", timeout: float = 1
     return event, payload
 
 
+def event_id_of(url: str, name: str) -> int:
+    """The id of the page's event with this API name ("predict"), or else of its first event
+    with this trigger ("tick")."""
+    deps = json.loads(urllib.request.urlopen(f"{url}config", timeout=30).read())["dependencies"]
+    named = [d for d in deps if d.get("api_name") == name]
+    return (named or [d for d in deps if d["targets"] and d["targets"][0][1] == name])[0]["id"]
+
+
+def queue_join(url: str, fn: int, data: list, session_hash: str) -> None:
+    """Put one of the page's events in Gradio's queue, as the browser does; nobody reads its
+    answer. Each new session_hash is a new Gradio session."""
+    body = {"data": data, "fn_index": fn, "session_hash": session_hash, "event_data": None}
+    req = urllib.request.Request(f"{url}gradio_api/queue/join", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+
+
 def vm_kib(pid, key):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(key + ":"):

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +22,21 @@ from clips import frames_and_seconds, write_clip
 from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
-from server import MULTIPART, call_raw, multipart_files, multipart_head, post_pieces, running_app, vm_kib
+from server import (
+    MULTIPART,
+    call_raw,
+    event_id_of,
+    multipart_files,
+    multipart_head,
+    post_pieces,
+    queue_join,
+    running_app,
+    vm_kib,
+)
 
 from demo.body_limit import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 from demo.gate import NOT_UPLOADED
+from demo.queue_limits import MAX_UNREAD, MAX_WAITING
 from demo.ui import SESSIONS_KEPT
 
 FILE_META = {"_type": "gradio.FileData"}
@@ -343,19 +355,61 @@ def test_gradio_keeps_the_newest_sessions_only(server):
     client = Client(server.url, verbose=False)
     check_astronaut(client)
     assert known(client.session_hash)
-    config = json.loads(urllib.request.urlopen(f"{server.url}config", timeout=30).read())
-    tick = next(d["id"] for d in config["dependencies"] if d["targets"] and d["targets"][0][1] == "tick")
-
-    def join(session_hash):  # the cheapest event: a timeline tick of a viewer who has none
-        body = {"data": ["cnn"], "fn_index": tick, "session_hash": session_hash, "event_data": None}
-        req = urllib.request.Request(f"{server.url}gradio_api/queue/join", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=30).read()
-
+    tick = event_id_of(server.url, "tick")  # the cheapest event: a timeline tick of a viewer who has none
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(join, [f"session-{i}" for i in range(SESSIONS_KEPT)]))
+        list(pool.map(lambda i: queue_join(server.url, tick, ["cnn"], f"session-{i}"), range(SESSIONS_KEPT)))
     assert not known(client.session_hash) and known(f"session-{SESSIONS_KEPT - 1}")
     check_astronaut(client)  # a user whose session was pushed out is served as before
+
+
+def join_status(server, fn, data, session_hash) -> tuple[int, str | None]:
+    try:
+        queue_join(server.url, fn, data, session_hash)
+        return 200, None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())["detail"]
+
+
+def test_a_session_that_never_reads_its_answers_is_refused_until_it_does(server):
+    """Gradio keeps every message for a client that never reads them: one session could fill the
+    server's memory with cheap events. Past MAX_UNREAD unread messages its events are refused."""
+    tick, answers = event_id_of(server.url, "tick"), []
+
+    def waiting() -> int:
+        return json.loads(urllib.request.urlopen(f"{server.url}gradio_api/queue/status", timeout=30).read())["queue_size"]
+
+    for _ in range(MAX_UNREAD):  # each event leaves a few: its place in the line, its start, its result
+        answers.append(join_status(server, tick, ["cnn"], "never-reads"))
+        if answers[-1][0] != 200:
+            break
+        while waiting():  # one at a time: this session's answers, not the line's length, are the limit
+            time.sleep(0.01)
+    status, detail = answers[-1]
+    assert status == 503 and "answers nobody has read" in detail, answers[-3:]
+    assert len(answers) > 20  # a few events are fine: a browser has several under way
+    lines = server.log.read_text().count("ekspresi.queue refused")
+    refused = [join_status(server, tick, ["cnn"], "never-reads")[0] for _ in range(50)]
+    assert refused == [503] * 50
+    assert server.log.read_text().count("ekspresi.queue refused") <= lines + 1  # a flood does not flood the log
+    # Reading them, as a browser does over the queue's event stream, lets the session go on.
+    stream = urllib.request.urlopen(f"{server.url}gradio_api/queue/data?session_hash=never-reads", timeout=60)
+    assert b"process_completed" in stream.read()
+    assert join_status(server, tick, ["cnn"], "never-reads") == (200, None)
+
+
+def test_past_max_waiting_events_the_queue_says_it_is_full(server):
+    """Each job start sends every waiting event its new place in the line: without a bound, a
+    flood's messages grow with the square of its backlog (+1.2 GB for 5,000 sessions, soak)."""
+    predict = event_id_of(server.url, "predict")
+    jpeg = (EXAMPLES / "four_faces.jpg").read_bytes()
+    four_faces = {"path": None, "url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), "meta": FILE_META}
+    with ThreadPoolExecutor(8) as pool:  # joins take ~5 ms; each analysis of four faces far longer
+        answers = list(pool.map(lambda i: join_status(server, predict, [four_faces, "cnn", False, "short"],
+                                                      f"crowd-{i % 40}"), range(3 * MAX_WAITING)))
+    full = [detail for status, detail in answers if status == 503]
+    assert full and all(d.startswith(f"Queue is full. Max size is {MAX_WAITING}") for d in full), answers[:5]
+    assert sum(status == 200 for status, _ in answers) >= MAX_WAITING
+    check_astronaut(server.client)  # served once the line is through
 
 
 def test_refused_images_do_not_stay_in_memory(server):
