@@ -56,7 +56,7 @@ class BodyLimit:
         cap = self.max_upload_bytes if upload else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > cap):
-            return await self._answer(send, 413, too_large(cap, upload))
+            return await self._answer(send, 413, too_large(cap, upload), upload)
         if not upload:
             return await self._counted(scope, receive, send, cap, upload)
         reserved = int(length) if length is not None else cap  # a chunked body may grow to the cap
@@ -65,7 +65,7 @@ class BodyLimit:
             # browsers do, would otherwise lose the answer to the connection being closed.
             await self._drain(receive, cap)
             return await self._answer(send, 503, "the server is receiving too many uploads at once; "
-                                                 "try again in a minute", retry_after=60)
+                                                 "try again in a minute", upload, retry_after=60)
         self.uploading += reserved
         try:
             return await self._counted(scope, receive, send, cap, upload)
@@ -105,7 +105,7 @@ class BodyLimit:
             if not (over or gone):
                 raise  # the app's own failure; a cut-off body is answered below
         if over and not answered:
-            await self._answer(send, 413, too_large(cap, upload))
+            await self._answer(send, 413, too_large(cap, upload), upload)
 
     @staticmethod
     async def _drain(receive, cap: int):
@@ -116,10 +116,15 @@ class BodyLimit:
                 return
             received += len(message.get("body", b""))
 
-    async def _answer(self, send, status: int, detail: str, retry_after: int | None = None):
+    async def _answer(self, send, status: int, detail: str, upload: bool, retry_after: int | None = None):
+        """JSON {"detail"} as FastAPI answers, except to uploads: Gradio's page shows an upload's
+        refusal as "HTTP 503: " followed by the body as it came, so that body is the sentence."""
         log.info("rejected request body (%d): %s", status, detail)
-        body = json.dumps({"detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        if upload:
+            body, content_type = detail.encode(), b"text/plain; charset=utf-8"
+        else:
+            body, content_type = json.dumps({"detail": detail}).encode(), b"application/json"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))

@@ -142,6 +142,17 @@ def multipart_head(index: int) -> bytes:
             "Content-Type: video/mp4\r\n\r\n").encode()
 
 
+def start_upload(url: str, length: int) -> http.client.HTTPConnection:
+    """An upload that declares `length` bytes and sends only its first part's head: it stays in flight."""
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    conn.putrequest("POST", "/gradio_api/upload")
+    conn.putheader("Content-Type", MULTIPART)
+    conn.putheader("Content-Length", str(length))
+    conn.endheaders()
+    conn.send(multipart_head(0))
+    return conn
+
+
 def multipart_files(count: int, megabytes: int) -> list[bytes]:
     """The pieces of a multipart body of `count` files of `megabytes` MB (one 1 MB block, repeated)."""
     block = b"\0" * 2**20

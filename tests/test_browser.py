@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from conftest import EXAMPLES, ROOT
 from PIL import Image
-from server import running_app
+from server import MULTIPART, multipart_files, post_pieces, running_app, start_upload
+
+from demo.body_limit import MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 
 CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
@@ -99,6 +101,24 @@ def test_bad_file_shows_a_message_in_the_page(page, tmp_path):
     page.get_by_role("button", name="Analyse").click()
     page.get_by_text("not an image").first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "bad_file.png"), full_page=True)
+
+
+def test_an_upload_refused_while_the_server_is_busy_says_why(page, server):
+    """Past the uploads-in-flight budget the next upload gets 503: the page shows the sentence."""
+    budget = [start_upload(server.url, MAX_UPLOAD_BYTES) for _ in range(UPLOADS_IN_FLIGHT_BYTES // MAX_UPLOAD_BYTES)]
+    budget.append(start_upload(server.url, UPLOADS_IN_FLIGHT_BYTES - len(budget) * MAX_UPLOAD_BYTES))
+    try:
+        page.locator("input[type=file]").first.set_input_files(str(EXAMPLES / "astronaut.jpg"))
+        page.get_by_text("HTTP 503: the server is receiving too many uploads at once; try again in a minute"
+                         ).wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "upload_busy.png"), full_page=True)
+    finally:
+        for conn in budget:
+            conn.close()
+    deadline = time.time() + 30  # their reservations are given back once the server sees them go
+    while post_pieces(server.url, multipart_files(1, 1), "/gradio_api/upload", MULTIPART, declared=True)[0] == 503:
+        assert time.time() < deadline, "reservations were not given back"
+        time.sleep(0.5)
 
 
 def test_video_tab_returns_a_clip_that_plays_in_the_browser(page, tmp_path):
