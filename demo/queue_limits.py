@@ -24,8 +24,9 @@ log = logging.getLogger("ekspresi.queue")
 
 # About 12 s of work at the soak's 8 requests a second: a longer line is better told to retry.
 MAX_WAITING = 100
-# A browser's unread messages stay near zero; a webcam viewer whose tab stalls holds a few
-# hundred frames at most before its timeline ticks are refused.
+# A browser reads its messages as they come, so its unread count stays near zero. An event
+# nobody reads leaves at least three (its place in the line, its start, its result), and one
+# more each time a job starts while it waits.
 MAX_UNREAD = 500
 LOG_EVERY_S = 10.0  # one log line per this many seconds of refusals: a flood must not flood the log
 
