@@ -49,6 +49,10 @@ if __name__ == "__main__":
             # would receive every request before BodyLimit and the gate, so the page is served
             # from Python only, as it is tested (tests/server.py sets that variable too).
             ssr_mode=False,
+            # Gradio 6 saves every run in the visitor's browser (localStorage: file names, each
+            # face's emotions) for its "runs" page, kept after they leave, which a shared computer
+            # shows to the next person; False also deletes what an earlier version saved there.
+            run_history=False,
             state_session_capacity=SESSIONS_KEPT,  # Gradio's default, 10,000, is ~0.5 GB here (demo/ui.py)
             show_error=True, css=CSS)
     finally:

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -92,6 +94,18 @@ def test_upload_an_example_and_see_the_annotated_result(page):
     result.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
     assert "top 3" in page.content()
+
+
+def test_the_browser_keeps_no_history_of_runs(page, server):
+    """Gradio 6 saves every run in localStorage by default (file names, each face's emotions) and
+    shows them at /gradio_api/runs, long after the visitor has gone: on a shared computer, to the
+    next person. Runs after test_upload_an_example_..., so a run has been made in this page."""
+    assert "4 faces" in page.content()
+    keys = page.evaluate("() => Object.keys(localStorage)")
+    assert not [k for k in keys if "run-history" in k], keys
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{server.url}gradio_api/runs", timeout=30)
+    assert err.value.code == 404
 
 
 def test_bad_file_shows_a_message_in_the_page(page, tmp_path):
