@@ -23,6 +23,7 @@ from conftest import EXAMPLES
 from gradio_client import Client, handle_file
 from PIL import Image
 from server import (
+    BOUNDARY,
     MULTIPART,
     call_raw,
     event_id_of,
@@ -332,6 +333,24 @@ def test_sessions_keep_no_copy_of_what_users_sent_or_got_back(server):
         values = kept(session)
         assert {"Image (JPG, PNG, WebP)", "Result", "Faces"} <= set(values)  # the session's components...
         assert all(v is None for v in values.values()), (session, str(values)[:300])  # ...without their values
+
+
+def test_what_users_sent_or_got_back_is_not_kept_in_their_browsers_cache(server):
+    """Gradio serves files with Last-Modified and no Cache-Control: a browser may keep faces in its
+    disk cache after the visitor has gone. Uploads and results are served with no-store."""
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="portrait.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    pieces = [head, (EXAMPLES / "astronaut.jpg").read_bytes(), f"\r\n--{BOUNDARY}--\r\n".encode()]
+    status, body, _, _ = post_pieces(server.url, pieces, "/gradio_api/upload", MULTIPART, declared=True)
+    assert status == 200, body
+    [uploaded] = json.loads(body)
+    event, (result, faces) = call_raw(server.url, [{"path": uploaded, "meta": FILE_META}, "cnn", False, "short"])
+    assert event == "complete" and len(faces) == 1
+    for url in (f"{server.url}gradio_api/file={uploaded}", result["url"]):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.headers["Cache-Control"] == "no-store", url
+            assert response.read(3) == b"\xff\xd8\xff"  # the JPEG itself
+    assert "no-store" not in (urllib.request.urlopen(server.url, timeout=30).headers["Cache-Control"] or "")
 
 
 def test_gradio_keeps_the_newest_sessions_only(server):
