@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,13 +90,17 @@ def event_id_of(url: str, name: str) -> int:
     return (named or [d for d in deps if d["targets"] and d["targets"][0][1] == name])[0]["id"]
 
 
-def queue_join(url: str, fn: int, data: list, session_hash: str) -> None:
+def queue_join(url: str, fn: int, data: list, session_hash: str) -> tuple[int, str | None]:
     """Put one of the page's events in Gradio's queue, as the browser does; nobody reads its
-    answer. Each new session_hash is a new Gradio session."""
+    answer. Each new session_hash is a new Gradio session. (HTTP status, refusal's detail)."""
     body = {"data": data, "fn_index": fn, "session_hash": session_hash, "event_data": None}
     req = urllib.request.Request(f"{url}gradio_api/queue/join", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).read()
+    try:
+        urllib.request.urlopen(req, timeout=30).read()
+        return 200, None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())["detail"]
 
 
 def vm_kib(pid, key):

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import time
-import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -366,20 +365,12 @@ def test_gradio_keeps_the_newest_sessions_only(server):
     tick = event_id_of(server.url, "tick")  # the cheapest event: a timeline tick of a viewer who has none
 
     def new_session(i):
-        while join_status(server, tick, ["cnn"], f"session-{i}")[0] == 503:  # the queue is full: wait
+        while queue_join(server.url, tick, ["cnn"], f"session-{i}")[0] == 503:  # the queue is full: wait
             time.sleep(0.05)
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(new_session, range(SESSIONS_KEPT)))
     assert not known(client.session_hash) and known(f"session-{SESSIONS_KEPT - 1}")
     check_astronaut(client)  # a user whose session was pushed out is served as before
-
-
-def join_status(server, fn, data, session_hash) -> tuple[int, str | None]:
-    try:
-        queue_join(server.url, fn, data, session_hash)
-        return 200, None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())["detail"]
 
 
 def test_a_session_that_never_reads_its_answers_is_refused_until_it_does(server):
@@ -391,7 +382,7 @@ def test_a_session_that_never_reads_its_answers_is_refused_until_it_does(server)
         return json.loads(urllib.request.urlopen(f"{server.url}gradio_api/queue/status", timeout=30).read())["queue_size"]
 
     for _ in range(MAX_UNREAD):  # each event leaves a few: its place in the line, its start, its result
-        answers.append(join_status(server, tick, ["cnn"], "never-reads"))
+        answers.append(queue_join(server.url, tick, ["cnn"], "never-reads"))
         if answers[-1][0] != 200:
             break
         while waiting():  # one at a time: this session's answers, not the line's length, are the limit
@@ -400,13 +391,13 @@ def test_a_session_that_never_reads_its_answers_is_refused_until_it_does(server)
     assert status == 503 and "answers nobody has read" in detail, answers[-3:]
     assert len(answers) > 20  # a few events are fine: a browser has several under way
     lines = server.log.read_text().count("ekspresi.queue refused")
-    refused = [join_status(server, tick, ["cnn"], "never-reads")[0] for _ in range(50)]
+    refused = [queue_join(server.url, tick, ["cnn"], "never-reads")[0] for _ in range(50)]
     assert refused == [503] * 50
     assert server.log.read_text().count("ekspresi.queue refused") <= lines + 1  # a flood does not flood the log
     # Reading them, as a browser does over the queue's event stream, lets the session go on.
     stream = urllib.request.urlopen(f"{server.url}gradio_api/queue/data?session_hash=never-reads", timeout=60)
     assert b"process_completed" in stream.read()
-    assert join_status(server, tick, ["cnn"], "never-reads") == (200, None)
+    assert queue_join(server.url, tick, ["cnn"], "never-reads") == (200, None)
 
 
 def test_past_max_waiting_events_the_queue_says_it_is_full(server):
@@ -416,7 +407,7 @@ def test_past_max_waiting_events_the_queue_says_it_is_full(server):
     jpeg = (EXAMPLES / "four_faces.jpg").read_bytes()
     four_faces = {"path": None, "url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), "meta": FILE_META}
     with ThreadPoolExecutor(8) as pool:  # joins take ~5 ms; each analysis of four faces far longer
-        answers = list(pool.map(lambda i: join_status(server, predict, [four_faces, "cnn", False, "short"],
+        answers = list(pool.map(lambda i: queue_join(server.url, predict, [four_faces, "cnn", False, "short"],
                                                       f"crowd-{i % 40}"), range(3 * MAX_WAITING)))
     full = [detail for status, detail in answers if status == 503]
     assert full and all(d.startswith(f"Queue is full. Max size is {MAX_WAITING}") for d in full), answers[:5]
