@@ -158,6 +158,16 @@ def start_upload(url: str, length: int) -> http.client.HTTPConnection:
     return conn
 
 
+def upload_when_free(url: str, pieces, timeout: float = 30) -> int:
+    """POST an upload, again every 0.5 s while it is told 503 (reservations of uploads that went
+    away not yet given back); its final status."""
+    deadline = time.time() + timeout
+    while (status := post_pieces(url, pieces, "/gradio_api/upload", MULTIPART, declared=True)[0]) == 503:
+        assert time.time() < deadline, "reservations were not given back"
+        time.sleep(0.5)
+    return status
+
+
 def multipart_files(count: int, megabytes: int) -> list[bytes]:
     """The pieces of a multipart body of `count` files of `megabytes` MB (one 1 MB block, repeated)."""
     block = b"\0" * 2**20
