@@ -7,7 +7,9 @@ frame goes through the same steps as an image (detect, classify, draw) and one T
 probabilities. Frames keep their timestamps, so a variable frame rate survives.
 
 The limits are checked from the container's header before any frame is decoded
-(`probe`); a clip that fails later is reported and its partial output removed.
+(`probe`), and again while decoding: a header may carry no length (a live WebM or MKV, as
+browsers record them) or a wrong one, and a few MB of tiny still frames can hold hours of
+timestamps. A clip that fails later is reported and its partial output removed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from demo.tracking import Tracker
 MAX_VIDEO_BYTES = 200 * 2**20
 MAX_SECONDS = 10 * 60
 MAX_FPS = 240
+MAX_FRAMES = MAX_SECONDS * MAX_FPS  # decoded, counted while decoding: the most a clip within the limits holds
 MAX_SOURCE_PIXELS = 8192 * 8192  # beyond any camera; decoding one such frame alone takes ~200 MB
 MAX_SIDE = 1280  # larger frames are analysed and written at this size (aspect kept)
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v"}  # the CLI's and the sweeper's list too
@@ -104,14 +107,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         fps = float(rate) if rate else 0.0
         if not 0 < fps <= MAX_FPS:
             raise VideoError(f"a frame rate of {fps:g} frames a second is not supported (1 to {MAX_FPS})")
-        if stream.duration is not None and stream.time_base:
-            seconds = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            seconds = container.duration / 1_000_000
-        else:
-            seconds = 0.0
-        if seconds > MAX_SECONDS:
-            raise VideoError(f"the video is {seconds / 60:.1f} minutes long; the limit is {MAX_SECONDS // 60} minutes")
+        lengths = {s: float(s.duration * s.time_base) for s in container.streams
+                   if s.duration is not None and s.time_base}
+        if container.duration is not None:
+            lengths[container] = container.duration / 1_000_000
+        # The pictures' length is what the chart spans; the longest stream (a sound track may run
+        # on for hours after the last frame, and is re-encoded too) is what the limit is about.
+        seconds = lengths.get(stream, lengths.get(container, 0.0))
+        longest = max(lengths.values(), default=0.0)
+        if longest > MAX_SECONDS:
+            raise VideoError(f"the video is {longest / 60:.1f} minutes long; the limit is {MAX_SECONDS // 60} minutes")
         frames = stream.frames or int(round(seconds * fps))
         return VideoInfo(width, height, fps, frames, seconds, stream.codec_context.name,
                          bool(container.streams.audio))
@@ -162,8 +167,16 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
             aout = sink.add_stream("aac", rate=ain.codec_context.sample_rate or 48000) if ain else None
             streams = [s for s in (vin, ain) if s is not None]
             last_pts = None
+            decoded = 0
+            starts: dict = {}  # each stream's first timestamp, in seconds
             for packet in source.demux(*streams):
                 for frame in packet.decode():
+                    _check_limits(frame, packet.stream, starts)
+                    if packet.stream is vin:
+                        decoded += 1
+                        if decoded > MAX_FRAMES:
+                            raise VideoError(f"the video has more than {MAX_FRAMES} frames; the limit is "
+                                             f"{MAX_SECONDS // 60} minutes at {MAX_FPS} frames a second")
                     if packet.stream is ain:
                         frame.pts = None  # the encoder numbers audio samples itself
                         for out_packet in aout.encode(frame):
@@ -205,6 +218,16 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
         out_path.unlink(missing_ok=True)
         raise
     return info, rows, written
+
+
+def _check_limits(frame, stream, starts: dict) -> None:
+    """VideoError once a stream runs more than MAX_SECONDS past its first frame, whatever its header said."""
+    time_base = frame.time_base or stream.time_base
+    if frame.pts is None or not time_base:
+        return
+    t = float(frame.pts * time_base)
+    if t - starts.setdefault(stream.index, t) > MAX_SECONDS:
+        raise VideoError(f"the video runs past {MAX_SECONDS // 60} minutes; the limit is {MAX_SECONDS // 60} minutes")
 
 
 def faces_chart(rows: list[FaceRow], class_names, seconds: float, most: int = 4) -> np.ndarray | None:

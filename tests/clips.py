@@ -10,23 +10,27 @@ from PIL import Image
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def write_clip(path, seconds=2.0, fps=30, size=(640, 480), audio=True, video=True, pts_step=None, face=True):
-    """An H.264 MP4 of the astronaut sliding across a grey room (or the room alone), with a 440 Hz tone.
+def write_clip(path, seconds=2.0, fps=30, size=(640, 480), audio=True, video=True, pts_step=None, face=True,
+               audio_seconds=None, audio_rate=44100, silent=False, live=False):
+    """An H.264 clip of the astronaut sliding across a grey room (or the room alone), with a 440 Hz tone.
 
     pts_step: a list of frame-to-frame steps in 1/fps units to make a variable frame rate.
+    audio_seconds: the sound's length when it differs from the pictures'.
+    silent: silence instead of the tone, which AAC encodes about 50 times faster (long sound tracks).
+    live: a Matroska/WebM file written as a stream, with no length in its header (as browsers record).
     """
     import av
 
     w, h = size
     astronaut = Image.open(EXAMPLES / "astronaut.jpg").resize((min(420, h - 20),) * 2)
     n = int(round(seconds * fps))
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options={"live": "1"} if live else {}) as container:
         if video:  # every stream is added before the first packet is written
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.options = {"preset": "ultrafast"}
         if audio:
-            tone = container.add_stream("aac", rate=44100)
+            tone = container.add_stream("aac", rate=audio_rate)
         if video:
             pts = 0
             for i in range(n):
@@ -41,11 +45,11 @@ def write_clip(path, seconds=2.0, fps=30, size=(640, 480), audio=True, video=Tru
             for packet in stream.encode(None):
                 container.mux(packet)
         if audio:
-            t = np.arange(int(seconds * 44100)) / 44100
-            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            t = np.arange(int((seconds if audio_seconds is None else audio_seconds) * audio_rate)) / audio_rate
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t) * (not silent)).astype(np.float32)
             for k in range(0, len(samples), 1024):
                 frame = av.AudioFrame.from_ndarray(samples[None, k:k + 1024], format="flt", layout="mono")
-                frame.sample_rate = 44100
+                frame.sample_rate = audio_rate
                 for packet in tone.encode(frame):
                     container.mux(packet)
             for packet in tone.encode(None):

@@ -71,6 +71,21 @@ def _too_long(path):
     return write_clip(path, seconds=610, fps=1, size=(64, 48), audio=False, face=False)
 
 
+def _too_long_without_a_length(path):
+    """Eleven minutes of frames in a file whose header gives no length: found while decoding."""
+    return write_clip(path, seconds=610, fps=1, size=(64, 48), audio=False, face=False, live=True)
+
+
+def _sound_too_long(path):
+    """A second of pictures and eleven minutes of sound: the sound is re-encoded too, so it counts."""
+    return write_clip(path, seconds=1, size=(64, 48), face=False, audio_seconds=660, audio_rate=8000, silent=True)
+
+
+def _sound_too_long_without_a_length(path):
+    return write_clip(path, seconds=1, size=(64, 48), face=False, audio_seconds=660, audio_rate=8000, silent=True,
+                      live=True)
+
+
 def _too_large(path):
     with open(path, "wb") as f:
         f.truncate(201 * 2**20)  # sparse: takes no disk
@@ -111,6 +126,9 @@ BAD = {
     "huge_frames.mp4": (_huge_frames, "too large"),
     "too_fast.mp4": (_too_fast, "frame rate of 1000"),
     "too_long.mp4": (_too_long, "10.2 minutes long; the limit is 10 minutes"),
+    "too_long_without_a_length.mkv": (_too_long_without_a_length, "runs past 10 minutes; the limit is 10 minutes"),
+    "sound_too_long.mp4": (_sound_too_long, "11.0 minutes long; the limit is 10 minutes"),
+    "sound_too_long_without_a_length.mkv": (_sound_too_long_without_a_length, "runs past 10 minutes"),
     "too_large.mp4": (_too_large, "201 MB; the limit is 200 MB"),
 }
 
@@ -128,6 +146,28 @@ def test_bad_clips_get_clear_messages_and_leave_nothing_behind(cnn, tmp_path, na
     with FaceDetector() as detector, pytest.raises(VideoError, match=message):
         analyse_video(clip, out, cnn, detector)
     assert not out.exists()
+
+
+def test_a_clip_without_a_length_in_its_header_is_analysed_whole(cnn, tmp_path):
+    """As browsers record: the header has no length, so the limits are kept while decoding."""
+    clip = write_clip(tmp_path / "recording.mkv", seconds=1, size=(320, 240), live=True)
+    assert probe(clip).seconds == 0.0
+    with FaceDetector() as detector:
+        info, rows, frames = analyse_video(clip, tmp_path / "out.mp4", cnn, detector)
+    assert frames == 30 and len(rows) == 30
+    assert frames_and_seconds(tmp_path / "out.mp4")[2] == ["video", "audio"]
+
+
+def test_frames_are_counted_while_decoding(cnn, tmp_path, monkeypatch):
+    """However a clip's timestamps are spaced, no more than MAX_FRAMES frames are decoded (here 40 of 60)."""
+    import demo.video
+
+    monkeypatch.setattr(demo.video, "MAX_FRAMES", 40)
+    clip = write_clip(tmp_path / "clip.mkv", seconds=2, size=(64, 48), audio=False, face=False, live=True)
+    seen = []
+    with FaceDetector() as detector, pytest.raises(VideoError, match="more than 40 frames"):
+        analyse_video(clip, tmp_path / "out.mp4", cnn, detector, progress=lambda done, total: seen.append(done))
+    assert seen[-1] == 40 and not (tmp_path / "out.mp4").exists()
 
 
 def test_variable_frame_rate_keeps_every_frame_and_its_time(cnn, tmp_path):
