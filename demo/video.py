@@ -101,8 +101,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             raise VideoError("the video stream has no frame size; the file is truncated or corrupt")
-        if width * height > MAX_SOURCE_PIXELS:
-            raise VideoError(f"frames of {width} x {height} pixels are too large; the limit is 8192 x 8192")
+        _check_size(width, height)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if not 0 < fps <= MAX_FPS:
@@ -165,43 +164,33 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
             vout.time_base = vout.codec_context.time_base = vin.time_base
             vout.options = {"preset": "veryfast", "crf": "23"}
             aout = sink.add_stream("aac", rate=ain.codec_context.sample_rate or 48000) if ain else None
-            streams = [s for s in (vin, ain) if s is not None]
             last_pts = None
-            decoded = 0
-            starts: dict = {}  # each stream's first timestamp, in seconds
-            for packet in source.demux(*streams):
-                for frame in packet.decode():
-                    _check_limits(frame, packet.stream, starts)
-                    if packet.stream is vin:
-                        decoded += 1
-                        if decoded > MAX_FRAMES:
-                            raise VideoError(f"the video has more than {MAX_FRAMES} frames; the limit is "
-                                             f"{MAX_SECONDS // 60} minutes at {MAX_FPS} frames a second")
-                    if packet.stream is ain:
-                        frame.pts = None  # the encoder numbers audio samples itself
-                        for out_packet in aout.encode(frame):
-                            sink.mux(out_packet)
-                        continue
-                    if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
-                        continue  # a frame without a usable timestamp cannot be placed in the output
-                    last_pts = frame.pts
-                    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-                    t = float(frame.pts * vin.time_base)
-                    boxes, probs = detect_and_classify(rgb, model, detector, view_set=view_set)
-                    probs, ids = tracker.update(boxes, probs, t)
-                    faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
-                    for face, face_id, p in zip(faces, ids, probs):
-                        rows.append(FaceRow(written, round(t, 4), face_id, *face["box"], face["label"],
-                                            face["confidence"],
-                                            {c: round(float(v), 4) for c, v in zip(model.class_names, p)}))
-                        face["id"] = face_id  # drawn as "#2 happy 93%"
-                    out = av.VideoFrame.from_ndarray(annotate(rgb, faces), format="rgb24")
-                    out.pts, out.time_base = frame.pts, vin.time_base
-                    for out_packet in vout.encode(out):
+            for stream, frame in _decoded(source, vin, ain):
+                if stream is ain:
+                    frame.pts = None  # the encoder numbers audio samples itself
+                    for out_packet in aout.encode(frame):
                         sink.mux(out_packet)
-                    written += 1
-                    if progress:
-                        progress(written, info.frames)
+                    continue
+                if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                    continue  # a frame without a usable timestamp cannot be placed in the output
+                last_pts = frame.pts
+                rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                t = float(frame.pts * vin.time_base)
+                boxes, probs = detect_and_classify(rgb, model, detector, view_set=view_set)
+                probs, ids = tracker.update(boxes, probs, t)
+                faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
+                for face, face_id, p in zip(faces, ids, probs):
+                    rows.append(FaceRow(written, round(t, 4), face_id, *face["box"], face["label"],
+                                        face["confidence"],
+                                        {c: round(float(v), 4) for c, v in zip(model.class_names, p)}))
+                    face["id"] = face_id  # drawn as "#2 happy 93%"
+                out = av.VideoFrame.from_ndarray(annotate(rgb, faces), format="rgb24")
+                out.pts, out.time_base = frame.pts, vin.time_base
+                for out_packet in vout.encode(out):
+                    sink.mux(out_packet)
+                written += 1
+                if progress:
+                    progress(written, info.frames)
             for stream in (vout, aout):
                 if stream is not None:
                     for out_packet in stream.encode(None):
@@ -218,6 +207,38 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
         out_path.unlink(missing_ok=True)
         raise
     return info, rows, written
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_SOURCE_PIXELS:
+        raise VideoError(f"frames of {width} x {height} pixels are too large; the limit is 8192 x 8192")
+
+
+def _decoded(source, vin, ain):
+    """(stream, frame) in file order, kept within the limits whatever the header said.
+
+    The frame size may change mid-stream (a new H.264 parameter set), so FFmpeg itself refuses
+    frames over MAX_SOURCE_PIXELS (max_pixels) before allocating them: one 12000 x 12000 frame
+    alone takes 200 MB, and a 400 KB file can hold a dozen.
+    """
+    import av
+
+    vin.codec_context.options = {"max_pixels": str(MAX_SOURCE_PIXELS)}
+    decoded = 0
+    starts: dict = {}  # each stream's first timestamp, in seconds
+    try:
+        for packet in source.demux(*[s for s in (vin, ain) if s is not None]):
+            for frame in packet.decode():
+                _check_limits(frame, packet.stream, starts)
+                if packet.stream is vin:
+                    decoded += 1
+                    if decoded > MAX_FRAMES:
+                        raise VideoError(f"the video has more than {MAX_FRAMES} frames; the limit is "
+                                         f"{MAX_SECONDS // 60} minutes at {MAX_FPS} frames a second")
+                yield packet.stream, frame
+    except av.error.InvalidDataError:
+        _check_size(vin.codec_context.width, vin.codec_context.height)  # what max_pixels refused
+        raise
 
 
 def _check_limits(frame, stream, starts: dict) -> None:

@@ -67,3 +67,37 @@ def frames_and_seconds(path) -> tuple[int, float, list[str]]:
         kinds = [s.type for s in container.streams]
         frames = sum(1 for _ in container.decode(video=0))
     return frames, seconds, kinds
+
+
+def write_size_switch(path, small=(64, 48), large=(8200, 8200), frames=(30, 2)):
+    """An MKV whose header says `small` frames, but whose H.264 stream switches to `large` ones
+    partway (a second parameter set): the two raw streams end to end, remuxed without decoding."""
+    from fractions import Fraction
+
+    import av
+
+    raw = Path(path).with_suffix(".h264")
+    with open(raw, "wb") as out:
+        for (w, h), n in zip((small, large), frames):
+            part = raw.with_suffix(f".{w}.h264")
+            with av.open(str(part), "w", format="h264") as container:
+                stream = container.add_stream("libx264", rate=30)
+                stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                stream.options = {"preset": "ultrafast"}
+                for i in range(n):
+                    frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 60, np.uint8), format="rgb24")
+                    frame.pts = i
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                for packet in stream.encode(None):
+                    container.mux(packet)
+            out.write(part.read_bytes())
+            part.unlink()
+    with av.open(str(raw), format="h264") as source, av.open(str(path), "w") as sink:
+        stream = sink.add_stream_from_template(source.streams.video[0])
+        for i, packet in enumerate(p for p in source.demux(video=0) if p.size):
+            packet.stream, packet.time_base = stream, Fraction(1, 1000)
+            packet.pts = packet.dts = i * 33
+            sink.mux(packet)
+    raw.unlink()
+    return Path(path)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from clips import frames_and_seconds, write_clip
+from clips import frames_and_seconds, write_clip, write_size_switch
 from conftest import ROOT
 
 from demo.classify import ModelStore
@@ -125,6 +125,8 @@ BAD = {
     "audio_only.mp4": (_audio_only, "no pictures .audio only"),
     "huge_frames.mp4": (_huge_frames, "too large"),
     "too_fast.mp4": (_too_fast, "frame rate of 1000"),
+    # the header says 64 x 48; FFmpeg refuses the large frames before allocating them
+    "huge_frames_partway.mkv": (write_size_switch, "frames of 8200 x 8200 pixels are too large"),
     "too_long.mp4": (_too_long, "10.2 minutes long; the limit is 10 minutes"),
     "too_long_without_a_length.mkv": (_too_long_without_a_length, "runs past 10 minutes; the limit is 10 minutes"),
     "sound_too_long.mp4": (_sound_too_long, "11.0 minutes long; the limit is 10 minutes"),
