@@ -10,6 +10,11 @@ one cheap event each: +1.2 GB, still climbing after the last was sent):
   (HTTP 503).
 - One session may queue any number of events. Past MAX_UNREAD unread messages a session's
   next event is refused (HTTP 503) until it reads them; a browser reads as they come.
+
+And a running event whose client has gone (the tab closed, the request cancelled) is stopped:
+Gradio marks it dead but lets a plain function's thread run to the end, which for a video is
+up to ten minutes of one of two cores, and cancelling frees the concurrency slot while that
+thread still runs. Such an event's next progress report raises Abandoned instead.
 """
 
 from __future__ import annotations
@@ -52,8 +57,21 @@ class Refusals:
 refusals = Refusals()
 
 
+class Abandoned(Exception):
+    """Raised in a running event's thread, at its next progress report, once its client has gone."""
+
+
 class SessionQueue(queueing.Queue):
-    """Gradio's queue, refusing events from a session that leaves MAX_UNREAD messages unread."""
+    """Gradio's queue, refusing events from a session that leaves MAX_UNREAD messages unread,
+    and stopping running events whose client has gone."""
+
+    def set_progress(self, event_id, iterables):
+        # A disconnected client's event is marked not alive (clean_events); a cancelled one is
+        # taken out of active_jobs while its thread runs on. Either way nobody waits for it.
+        running = [event for job in self.active_jobs if job for event in job if event._id == event_id]
+        if not running or not running[0].alive:
+            raise Abandoned(f"event {event_id[:8]}: its client has gone")
+        super().set_progress(event_id, iterables)
 
     async def push(self, body, request, username):
         unread = self.pending_messages_per_session.get(body.session_hash) if body.session_hash else None

@@ -21,7 +21,7 @@ from demo.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_s
 from demo.images import ImageError
 from demo.live import TIMELINE_EVERY_S, Viewers, jpeg_data_url, process_frame, timeline_image
 from demo.pipeline import analyse, annotate
-from demo.queue_limits import MAX_WAITING, SessionQueue
+from demo.queue_limits import MAX_WAITING, Abandoned, SessionQueue
 from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
 from demo.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
@@ -282,8 +282,8 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
             raise gr.Error(f"No video: upload {VIDEO_SUPPORTED} first.", print_exception=False)
         model = engine.model(model_name)
         folder = results.new_folder()
-        progress(0, desc="Analysing frames")
         try:
+            progress(0, desc="Analysing frames")
             info, rows, frames = analyse_video(video, folder / "annotated.mp4", model, engine.detector(detector),
                                                progress=lambda done, total: progress((done, max(total, done)),
                                                                                      unit="frames"))
@@ -291,6 +291,10 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
             shutil.rmtree(folder, ignore_errors=True)  # nothing partial is left behind
             log_rejection(err, "video")
             raise gr.Error(str(err), print_exception=False) from None
+        except Abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("video analysis stopped: its user left")
+            raise gr.Error("Stopped: the page was closed or the request cancelled.", print_exception=False) from None
         write_csv(rows, folder / "faces.csv", model.class_names)
         write_json(rows, folder / "faces.json", info, frames)
         ids = sorted({r.face_id for r in rows})

@@ -490,6 +490,48 @@ def test_bad_clips_and_server_paths_are_refused_by_predict_video(server, tmp_pat
     check_astronaut(server.client)
 
 
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """Five minutes of small still frames: about half a minute of work, with nobody to see it."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "long.mkv", seconds=300, size=(64, 48), face=False,
+                      audio=False)
+
+
+@pytest.mark.parametrize("how", ["cancelled", "tab closed"])
+def test_a_video_whose_user_left_is_stopped_at_once(server, long_clip, how):
+    """Gradio marks the event of a client that has gone, but lets a plain function's thread run
+    on: an abandoned video held the one video slot (and a core) to its last frame."""
+    stopped = server.log.read_text().count("video analysis stopped: its user left")
+    if how == "cancelled":
+        job = server.client.submit(handle_file(str(long_clip)), "cnn", "short", api_name="/predict_video")
+        deadline = time.time() + 60
+        while job.status().code.name != "PROGRESS":  # frames are being analysed
+            assert time.time() < deadline, job.status()
+            time.sleep(0.2)
+        job.cancel()
+    else:
+        import httpx
+
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            path = http.post("gradio_api/upload", files={"files": (long_clip.name, long_clip.read_bytes())}).json()[0]
+            session = f"leaves-{time.time()}"
+            status, _ = queue_join(server.url, event_id_of(server.url, "predict_video"),
+                                   [{"path": path, "meta": FILE_META}, "cnn", "short"], session)
+            assert status == 200
+            with http.stream("GET", f"gradio_api/queue/data?session_hash={session}") as sse:
+                for line in sse.iter_lines():
+                    if line.startswith("data:") and json.loads(line[5:])["msg"] == "progress":
+                        break  # frames are being analysed; the connection closes, as a closed tab's does
+    left = time.time()
+    while server.log.read_text().count("video analysis stopped: its user left") == stopped:
+        assert time.time() - left < 10, "the abandoned video is still being analysed"
+        time.sleep(0.2)
+    started = time.time()
+    clip = write_clip(long_clip.with_name("next.mp4"), seconds=0.5)
+    video, _, _, summary = server.client.predict(handle_file(str(clip)), "cnn", "short", api_name="/predict_video")
+    assert "**15 frames**" in summary and time.time() - started < 20  # the video slot is free again
+
+
 def test_every_refusal_was_one_log_line_and_no_traceback(server):
     """Runs last in this module: the log now holds every bad input above."""
     log = server.log.read_text()
