@@ -56,7 +56,11 @@ class ProgressBar:
         self.name, self.width, self.shown = name, width, -1
 
     def __call__(self, done: int, total: int):
-        total = max(total, done, 1)
+        if total <= 0:  # the header gives no frame count (a browser recording): count, no bar
+            if done % 30 == 1:
+                print(f"\r{self.name} {done} frames (length unknown)", end="", file=sys.stderr, flush=True)
+            return
+        total = max(total, done)
         filled = self.width * done // total
         if filled != self.shown or done == total:
             self.shown = filled

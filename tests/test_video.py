@@ -44,13 +44,15 @@ def test_cli_takes_a_folder_of_clips_and_reports_a_bad_one(tiny_models, tmp_path
     folder = tmp_path / "clips"
     folder.mkdir()
     write_clip(folder / "a.mp4", seconds=1, audio=False)
-    write_clip(folder / "b.mp4", seconds=1, face=False)
+    write_clip(folder / "b.mkv", seconds=1, face=False, live=True)  # no length in its header
     (folder / "c.mp4").write_text("not a video at all")
     r = run([str(folder), "--out", str(tmp_path / "out"), "--csv", str(tmp_path / "tables"),
              "--weights", str(tiny_models)])
     assert r.returncode == 1  # c.mp4 failed
-    assert "a.mp4: 30 frames, 1 face tracked" in r.stdout and "b.mp4: 30 frames, 0 faces tracked" in r.stdout
+    assert "a.mp4: 30 frames, 1 face tracked" in r.stdout and "b.mkv: 30 frames, 0 faces tracked" in r.stdout
     assert "c.mp4: error: not a video file" in r.stdout
+    assert "a.mp4 [##############################] 30/30 frames" in r.stderr
+    assert "b.mkv 1 frames (length unknown)" in r.stderr and "/30 frames" not in r.stderr.split("b.mkv", 1)[1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.annotated.mp4", "b.annotated.mp4"]
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["a.csv", "b.csv"]
 
