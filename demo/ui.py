@@ -285,8 +285,9 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         try:
             progress(0, desc="Analysing frames")
             info, rows, frames = analyse_video(video, folder / "annotated.mp4", model, engine.detector(detector),
-                                               progress=lambda done, total: progress((done, max(total, done)),
-                                                                                     unit="frames"))
+                                               progress=lambda done, total: progress(
+                                                   (done, max(total, done) if total else None),  # None: unknown
+                                                   unit="frames"))
         except VideoError as err:
             shutil.rmtree(folder, ignore_errors=True)  # nothing partial is left behind
             log_rejection(err, "video")
