@@ -71,26 +71,15 @@ def frames_and_seconds(path) -> tuple[int, float, list[str]]:
 
 def write_size_switch(path, small=(64, 48), large=(8200, 8200), frames=(30, 2)):
     """An MKV whose header says `small` frames, but whose H.264 stream switches to `large` ones
-    partway (a second parameter set): the two raw streams end to end, remuxed without decoding."""
+    partway (a second parameter set): two raw H.264 clips end to end, remuxed without decoding."""
     from fractions import Fraction
 
     import av
 
     raw = Path(path).with_suffix(".h264")
     with open(raw, "wb") as out:
-        for (w, h), n in zip((small, large), frames):
-            part = raw.with_suffix(f".{w}.h264")
-            with av.open(str(part), "w", format="h264") as container:
-                stream = container.add_stream("libx264", rate=30)
-                stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-                stream.options = {"preset": "ultrafast"}
-                for i in range(n):
-                    frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 60, np.uint8), format="rgb24")
-                    frame.pts = i
-                    for packet in stream.encode(frame):
-                        container.mux(packet)
-                for packet in stream.encode(None):
-                    container.mux(packet)
+        for size, n in zip((small, large), frames):
+            part = write_clip(raw.with_suffix(f".{size[0]}.h264"), seconds=n / 30, size=size, audio=False, face=False)
             out.write(part.read_bytes())
             part.unlink()
     with av.open(str(raw), format="h264") as source, av.open(str(path), "w") as sink:

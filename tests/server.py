@@ -23,6 +23,15 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def until(condition, timeout: float, why="not within the time allowed", every: float = 0.2) -> None:
+    """Wait for a server (another process or thread) to do what comes next: condition() true
+    within timeout seconds, or an AssertionError saying why (a string, or a function for one)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, why() if callable(why) else why
+        time.sleep(every)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

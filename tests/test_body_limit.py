@@ -11,7 +11,7 @@ import time
 
 import pytest
 import uvicorn
-from server import free_port, start_upload
+from server import free_port, start_upload, until
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
@@ -34,14 +34,6 @@ async def slow_answer(request):
             await asyncio.sleep(0.5)
             yield f"{i}\n"
     return StreamingResponse(lines(), media_type="text/plain")
-
-
-def until(condition, timeout: float = 5.0):
-    """The server's event loop runs in another thread: wait for what it does next, within a bound."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +60,12 @@ def served():
 def test_an_upload_that_stalls_is_cut_off_and_gives_its_reservation_back(served):
     url, middleware = served
     conn = start_upload(url, MAX_UPLOAD_BYTES)  # declares 201 MB, sends a few bytes, then nothing
-    until(lambda: middleware.uploading == MAX_UPLOAD_BYTES)
+    until(lambda: middleware.uploading == MAX_UPLOAD_BYTES, 5, every=0.02)
     start = time.monotonic()
     response = conn.getresponse()
     assert response.status == 408 and time.monotonic() - start < IDLE_S + 2
     assert response.read().decode() == f"the request body sent nothing for {IDLE_S:g} s"
-    until(lambda: middleware.uploading == 0)  # given back just after the answer is sent
+    until(lambda: middleware.uploading == 0, 5, every=0.02)  # given back just after the answer is sent
 
 
 def test_a_slow_body_that_keeps_sending_is_read_whole(served):

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import EXAMPLES, ROOT
 from PIL import Image
-from server import multipart_files, running_app, start_upload, upload_when_free
+from server import multipart_files, running_app, start_upload, until, upload_when_free
 
 from demo.body_limit import MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 
@@ -205,9 +204,7 @@ def test_closing_the_tab_drops_the_viewers_timeline_at_once(browser, server):
     pg.wait_for_function("() => /ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
     before = server.log.read_text().count(gone)
     pg.close()  # mid-stream, as people do
-    deadline = time.time() + 20
-    while server.log.read_text().count(gone) == before and time.time() < deadline:
-        time.sleep(0.2)
+    until(lambda: server.log.read_text().count(gone) > before, 20, lambda: server.log.read_text()[-2000:])
     assert server.log.read_text().count(gone) == before + 1, server.log.read_text()[-2000:]
     pg.context.close()
 

@@ -31,6 +31,7 @@ from server import (
     queue_join,
     running_app,
     start_upload,
+    until,
     upload_when_free,
     vm_kib,
 )
@@ -505,10 +506,7 @@ def test_a_video_whose_user_left_is_stopped_at_once(server, long_clip, how):
     stopped = server.log.read_text().count("video analysis stopped: its user left")
     if how == "cancelled":
         job = server.client.submit(handle_file(str(long_clip)), "cnn", "short", api_name="/predict_video")
-        deadline = time.time() + 60
-        while job.status().code.name != "PROGRESS":  # frames are being analysed
-            assert time.time() < deadline, job.status()
-            time.sleep(0.2)
+        until(lambda: job.status().code.name == "PROGRESS", 60, job.status)  # frames are being analysed
         job.cancel()
     else:
         import httpx
@@ -526,10 +524,8 @@ def test_a_video_whose_user_left_is_stopped_at_once(server, long_clip, how):
                         break  # frames are being analysed; the connection closes, as a closed tab's does
             counted = message["progress_data"][0]
             assert counted["unit"] == "frames" and counted["length"] is None  # a count, not a bar at 100 %
-    left = time.time()
-    while server.log.read_text().count("video analysis stopped: its user left") == stopped:
-        assert time.time() - left < 10, "the abandoned video is still being analysed"
-        time.sleep(0.2)
+    until(lambda: server.log.read_text().count("video analysis stopped: its user left") > stopped, 10,
+          "the abandoned video is still being analysed")
     started = time.time()
     clip = write_clip(long_clip.with_name("next.mp4"), seconds=0.5)
     video, _, _, summary = server.client.predict(handle_file(str(clip)), "cnn", "short", api_name="/predict_video")
