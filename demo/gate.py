@@ -25,7 +25,7 @@ from demo.images import MAX_FILE_BYTES, ImageError, load_rgb
 log = logging.getLogger("ekspresi.gate")
 
 DATA_URL_PREFIX = "data:"
-NOT_UPLOADED = "only files uploaded to this page can be analysed; upload the file instead of naming a path"
+NOT_UPLOADED = "only files uploaded to this page can be analysed; upload the file instead of naming a path or URL"
 EXPIRED = "this upload is no longer on the server (uploads are deleted after {minutes}); upload the image again"
 
 

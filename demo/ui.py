@@ -12,6 +12,7 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
 from gradio.exceptions import InvalidPathError
+from gradio_client import utils as client_utils
 from pydantic import ValidationError
 
 from demo.classify import ModelStore, ModelUnavailable
@@ -137,6 +138,10 @@ class Page(gr.Blocks):
 
     Gradio refuses some inputs before our components see them (a file path that was not
     uploaded, a model name outside the dropdown's choices) and prints a traceback for each.
+    Others it acts on before they do: a file payload whose path is an http(s) URL (what
+    gradio_client's handle_file(url) sends) would be downloaded by the server, from any public
+    host and with no size limit (2 GB in 9.5 s, measured). This server opens only what was
+    uploaded to it, so such a payload is refused like a server path, before anything is fetched.
     They are the user's mistakes, not the server's, so they are logged like the gate's.
     Gradio's own message for a request with too few inputs quotes every input (a whole
     image as base64); this one names counts only.
@@ -168,6 +173,8 @@ class Page(gr.Blocks):
 
     async def preprocess_data(self, block_fn, inputs, state, *args, **kwargs):
         try:
+            if names_a_url(inputs):
+                raise InvalidPathError("a file named by URL")
             return await super().preprocess_data(block_fn, inputs, state, *args, **kwargs)
         except (InvalidPathError, ValidationError):
             # Gradio's own checks of a file payload: a path that was not uploaded, a {"path"} without
@@ -187,6 +194,14 @@ class Page(gr.Blocks):
             return await super().postprocess_data(block_fn, predictions, state, *args, **kwargs)
         finally:
             forget_values(state, block_fn.outputs)
+
+
+def names_a_url(inputs) -> bool:
+    """Whether any file payload in these inputs names an http(s) URL for the server to fetch."""
+    urls = []
+    client_utils.traverse(inputs, lambda file: urls.append(client_utils.is_http_url_like(file["path"])),
+                          client_utils.is_file_obj_with_meta)
+    return any(urls)
 
 
 def forget_values(state, blocks) -> None:

@@ -6,9 +6,12 @@ the server must still answer a good image, and its log must hold one line per re
 
 import base64
 import http.client
+import http.server
 import io
 import json
 import os
+import re
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +198,35 @@ def test_server_paths_are_never_opened_and_never_described(server, tmp_path):
     assert (event, message) == ("error", NOT_UPLOADED)  # Gradio's own check, in the same words
     event, (_, faces) = call_raw(server.url, [{"path": str(EXAMPLES / "astronaut.jpg")}, "cnn", False, "short"])
     assert event == "complete" and len(faces) == 1  # the shipped examples are allowed
+
+
+def test_files_named_by_url_are_refused_before_anything_is_fetched(server):
+    """gradio_client's handle_file(url) sends the URL, and Gradio used to download it on the
+    server: from any public host, any size (2 GB in 9.5 s, measured with a public address on
+    this machine's loopback), analysed as if it had been uploaded."""
+    fetched = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            fetched.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write((EXAMPLES / "astronaut.jpg").read_bytes())
+
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        for url in (f"http://127.0.0.1:{listener.server_port}/face.jpg", "https://ekspresi.invalid/face.jpg",
+                    "http://93.184.216.34/face.jpg"):
+            with pytest.raises(Exception, match=re.escape(NOT_UPLOADED)):
+                server.client.predict(handle_file(url), "cnn", api_name="/predict")
+            with pytest.raises(Exception, match=re.escape(NOT_UPLOADED)):
+                server.client.predict(handle_file(url.replace(".jpg", ".mp4")), "cnn", "short",
+                                      api_name="/predict_video")
+    finally:
+        listener.shutdown()
+    assert fetched == []
+    check_astronaut(server.client)
 
 
 def test_data_url_images_go_through_the_same_limits(server):
@@ -539,4 +571,4 @@ def test_every_refusal_was_one_log_line_and_no_traceback(server):
     assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
     assert len(rejected) >= len(BAD) + 10
     assert "iVBOR" not in log and "base64" not in log  # never image content
-    assert "face.jpg" not in log and "thirty_mb" not in log  # never a file name
+    assert "face.jpg" not in log and "thirty_mb" not in log and "ekspresi.invalid" not in log  # never a file name or URL
