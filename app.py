@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from starlette.middleware import Middleware  # noqa: E402
 
 from demo.body_limit import BodyLimit  # noqa: E402
+from demo.closed_routes import ClosedRoutes  # noqa: E402
 from demo.no_store import NoStore  # noqa: E402
 from demo.results import ResultFiles  # noqa: E402
 from demo.server_files import ServerFiles  # noqa: E402
@@ -45,7 +46,8 @@ if __name__ == "__main__":
     try:
         demo.queue(default_concurrency_limit=4).launch(
             max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.images
-            app_kwargs={"middleware": [Middleware(BodyLimit),  # every other request body
+            app_kwargs={"middleware": [Middleware(ClosedRoutes),  # Gradio routes this page does not use
+                                       Middleware(BodyLimit),  # every other request body
                                        Middleware(NoStore)]},  # nothing served is kept in the browser's cache
             # Spaces set GRADIO_SSR_MODE=true, which puts a Node server in front of this one: it
             # would receive every request before BodyLimit and the gate, so the page is served

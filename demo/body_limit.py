@@ -36,7 +36,7 @@ MAX_BODY_BYTES = 2 * 4 * -(-MAX_FILE_BYTES // 3)  # base64 of the largest accept
 MAX_UPLOAD_BYTES = MAX_VIDEO_BYTES + 2**20  # one file of the largest size and its multipart framing
 UPLOADS_IN_FLIGHT_BYTES = HARD_MAX_BYTES  # what the sweeper lets finished files hold, once more
 BODY_IDLE_S = 60.0  # nginx's default client_body_timeout
-STREAMED_TO_DISK = ("/gradio_api/upload", "/gradio_api/process_recording")
+STREAMED_TO_DISK = ("/gradio_api/upload",)  # /gradio_api/process_recording is closed (demo/closed_routes.py)
 
 
 def too_large(cap: int, upload: bool) -> str:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 import pytest
 from clips import frames_and_seconds, write_clip
@@ -254,6 +255,21 @@ def test_data_url_images_go_through_the_same_limits(server):
     assert event == "error" and message == "predict takes 4 inputs (gatedimage, dropdown, checkbox, dropdown); the request had 2"
     event, message = call_raw(server.url, [data_url(b"GIF89a but not really"), "cnn", False, "short"])
     assert event == "error" and "not an image" in message
+    check_astronaut(server.client)
+
+
+def test_routes_the_page_does_not_use_are_closed(server, tmp_path):
+    """Gradio's /process_recording re-encodes any uploaded video with the system's ffmpeg (which
+    Spaces install), once per "zoom effect" in the request, outside the queue: 16 requests of
+    210 KB took /predict from 0.25 s to 3-7 s for about an hour each (demo/closed_routes.py)."""
+    clip = write_clip(tmp_path / "recording.mp4", seconds=0.5, size=(64, 48), face=False, audio=False)
+    zoom = [{"boundingBox": {"topLeft": [0.1, 0.1], "bottomRight": [0.2, 0.2]}, "duration": 100}] * 50
+    for path in ("gradio_api/process_recording", "gradio_api/process_recording/"):
+        answer = httpx.post(f"{server.url}{path}", files={"video": ("recording.mp4", clip.read_bytes(), "video/mp4")},
+                            data={"zoom_effects": json.dumps(zoom)}, timeout=60)
+        assert answer.status_code == 404, f"answered {answer.status_code}, {answer.headers.get('content-type')}"
+        assert answer.json() == {"detail": "not offered by this server"}
+    assert server.log.read_text().count("refused a request to /gradio_api/process_recording") == 2
     check_astronaut(server.client)
 
 
@@ -541,7 +557,6 @@ def test_a_video_whose_user_left_is_stopped_at_once(server, long_clip, how):
         until(lambda: job.status().code.name == "PROGRESS", 60, job.status)  # frames are being analysed
         job.cancel()
     else:
-        import httpx
 
         with httpx.Client(base_url=server.url, timeout=60) as http:
             path = http.post("gradio_api/upload", files={"files": (long_clip.name, long_clip.read_bytes())}).json()[0]
