@@ -157,8 +157,16 @@ class Page(gr.Blocks):
     """
 
     def queue(self, *args, **kwargs):
-        """Gradio's queue, bounded for clients that never read their answers (demo.queue_limits)."""
+        """Gradio's queue, bounded for clients that never read their answers (demo.queue_limits).
+
+        Its REST routes (/gradio_api/run/NAME, /gradio_api/api/NAME) run an event at once, outside
+        the queue: no concurrency limit, no MAX_WAITING, not the video's one slot. Gradio closes
+        them on Spaces only. Elsewhere, 24 maximal images sent to /run/predict at once took the
+        server's peak memory to 15.8 GB, against 4.2 GB through the queue (measured). Closed
+        everywhere here; gradio_client and the page use the queue.
+        """
         kwargs.setdefault("max_size", MAX_WAITING)
+        kwargs.setdefault("api_open", False)
         super().queue(*args, **kwargs)
         self._queue.__class__ = SessionQueue  # the same queue; only push() is bounded per session
         return self
