@@ -205,6 +205,8 @@ class ModelStore:
 
     def get(self, name: str):
         names = self.names()
+        if not isinstance(name, str):  # an API call may send anything JSON holds: a list, None
+            raise ModelUnavailable(f"the model is named by a string, one of: {', '.join(names) or 'none'}")
         if name not in names:  # also keeps names like "../x" from reaching the file system
             if name == ENSEMBLE:
                 raise ModelUnavailable(f"the ensemble needs two or more models in {self.folder}/; "

@@ -183,6 +183,7 @@ class Page(gr.Blocks):
         try:
             if names_a_url(inputs):
                 raise InvalidPathError("a file named by URL")
+            check_example_numbers(block_fn.inputs, inputs)
             return await super().preprocess_data(block_fn, inputs, state, *args, **kwargs)
         except (InvalidPathError, ValidationError):
             # Gradio's own checks of a file payload: a path that was not uploaded, a {"path"} without
@@ -191,7 +192,7 @@ class Page(gr.Blocks):
             raise gr.Error(NOT_UPLOADED, print_exception=False) from None
         except gr.Error as err:
             if err.print_exception:
-                log_rejection(err, "request")
+                log_rejection(ValueError(err.message), "request")  # str(err) is the message's repr
                 err.print_exception = False
             raise
         finally:
@@ -212,6 +213,14 @@ def names_a_url(inputs) -> bool:
     return any(urls)
 
 
+def check_example_numbers(blocks, inputs) -> None:
+    """An Examples gallery's input is the number of the example clicked; Gradio looks it up
+    unchecked, and any other value was a traceback (a number past the end, None, a string)."""
+    for block, value in zip(blocks, inputs):
+        if isinstance(block, gr.Dataset) and not (type(value) is int and 0 <= value < len(block.raw_samples)):
+            raise gr.Error(f"there is no such example; the examples are numbered 0 to {len(block.raw_samples) - 1}")
+
+
 def forget_values(state, blocks) -> None:
     """Clear the values Gradio's session state copied from these components (see Page)."""
     for block in blocks if state is not None else ():
@@ -229,7 +238,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def detector(self, kind: str) -> FaceDetector:
-        if kind not in DETECTORS:
+        if not isinstance(kind, str) or kind not in DETECTORS:  # an API call may send a list
             raise gr.Error(f"unknown detector {kind!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
         with self._lock:
             if kind not in self._detectors:

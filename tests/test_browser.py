@@ -95,6 +95,19 @@ def test_upload_an_example_and_see_the_annotated_result(page):
     assert "top 3" in page.content()
 
 
+def test_an_example_clicked_in_the_gallery_is_analysed(browser, server):
+    """The gallery sends the clicked example's number, which the server now checks."""
+    refused = server.log.read_text().count(" rejected ")
+    pg = open_page(browser, server.url)
+    try:
+        pg.locator(".gallery-item:has(img[src*='four_faces'])").click()
+        pg.get_by_role("button", name="Analyse").click()
+        pg.get_by_text("4 faces").wait_for(timeout=60_000)
+    finally:
+        pg.context.close()
+    assert server.log.read_text().count(" rejected ") == refused
+
+
 def test_the_browser_keeps_no_history_of_runs(page, server):
     """Gradio 6 saves every run in localStorage by default (file names, each face's emotions) and
     shows them at /gradio_api/runs, long after the visitor has gone: on a shared computer, to the

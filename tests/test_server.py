@@ -184,6 +184,28 @@ def test_bogus_model_and_detector_names_are_clear_errors(app):
     check_astronaut(app[0])
 
 
+def test_inputs_of_the_wrong_type_are_clear_errors_without_a_traceback(server):
+    """The API takes any JSON for each input: a list passed Gradio's dropdown check and reached
+    the model and detector lookups, and any example number but 0..n-1 failed in Gradio's lookup;
+    each one was a traceback in the log."""
+    face = {"path": str(EXAMPLES / "astronaut.jpg")}
+    for data, said in (([face, ["cnn"], False, "short"], "the model is named by a string, one of: cnn"),
+                       ([face, None, False, "short"], "the model is named by a string"),
+                       ([face, "cnn", False, ["short"]], "unknown detector ['short']")):
+        event, message = call_raw(server.url, data)
+        assert event == "error" and message.startswith(said), message
+    examples = len([p for p in EXAMPLES.iterdir() if p.suffix.lower() in (".jpg", ".png", ".webp")])
+    for number in (examples, -1, None, "0", 10**30, {"a": 1}, True):
+        event, message = call_raw(server.url, [number], api_name="load_example")
+        assert (event, message) == ("error", f"there is no such example; the examples are numbered 0 to {examples - 1}")
+    event, [update] = call_raw(server.url, [0], api_name="load_example")
+    assert event == "complete" and update["value"]["orig_name"].endswith(".jpg")
+    check_astronaut(server.client)
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[log.index("Traceback"):][:3000]
+    assert "rejected request input: there is no such example" in log
+
+
 def test_server_paths_are_never_opened_and_never_described(server, tmp_path):
     """A raw API path (no "meta") used to be analysed if it was any image the server could read."""
     face = tmp_path / "face.jpg"
