@@ -255,10 +255,14 @@ class Engine:
 def summary_markdown(faces: list[dict]) -> str:
     if not faces:
         return NO_FACE
-    lines = [f"**{len(faces)} face{'s' if len(faces) > 1 else ''}**", ""]
-    for i, f in enumerate(faces, 1):
-        top3 = ", ".join(f"{label} {p:.0%}" for label, p in f["top3"])
-        lines.append(f"{i}. **{f['label']}** {f['confidence']:.0%} (top 3: {top3})")
+    try:
+        lines = [f"**{len(faces)} face{'s' if len(faces) > 1 else ''}**", ""]
+        for i, f in enumerate(faces, 1):
+            top3 = ", ".join(f"{label} {p:.0%}" for label, p in f["top3"])
+            lines.append(f"{i}. **{f['label']}** {f['confidence']:.0%} (top 3: {top3})")
+    except (KeyError, TypeError, ValueError):
+        # The page sends back the faces /predict gave it; an API call may send anything.
+        raise gr.Error("the summary is made from the faces /predict returns", print_exception=False) from None
     return "\n".join(lines)
 
 

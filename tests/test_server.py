@@ -186,8 +186,8 @@ def test_bogus_model_and_detector_names_are_clear_errors(app):
 
 def test_inputs_of_the_wrong_type_are_clear_errors_without_a_traceback(server):
     """The API takes any JSON for each input: a list passed Gradio's dropdown check and reached
-    the model and detector lookups, and any example number but 0..n-1 failed in Gradio's lookup;
-    each one was a traceback in the log."""
+    the model and detector lookups, any example number but 0..n-1 failed in Gradio's lookup, and
+    faces not made by /predict failed in the summary; each one was a traceback in the log."""
     face = {"path": str(EXAMPLES / "astronaut.jpg")}
     for data, said in (([face, ["cnn"], False, "short"], "the model is named by a string, one of: cnn"),
                        ([face, None, False, "short"], "the model is named by a string"),
@@ -198,6 +198,9 @@ def test_inputs_of_the_wrong_type_are_clear_errors_without_a_traceback(server):
     for number in (examples, -1, None, "0", 10**30, {"a": 1}, True):
         event, message = call_raw(server.url, [number], api_name="load_example")
         assert (event, message) == ("error", f"there is no such example; the examples are numbered 0 to {examples - 1}")
+    for faces in ([1, 2, 3], {"a": 1}, 5, [{"label": "happy"}], [{"label": "x", "confidence": "high", "top3": []}]):
+        event, message = call_raw(server.url, [faces], api_name="summary_markdown")
+        assert (event, message) == ("error", "the summary is made from the faces /predict returns")
     event, [update] = call_raw(server.url, [0], api_name="load_example")
     assert event == "complete" and update["value"]["orig_name"].endswith(".jpg")
     check_astronaut(server.client)
