@@ -138,13 +138,15 @@ class Page(gr.Blocks):
 
     Gradio refuses some inputs before our components see them (a file path that was not
     uploaded, a model name outside the dropdown's choices) and prints a traceback for each.
-    Others it acts on before they do: a file payload whose path is an http(s) URL (what
-    gradio_client's handle_file(url) sends) would be downloaded by the server, from any public
-    host and with no size limit (2 GB in 9.5 s, measured). This server opens only what was
-    uploaded to it, so such a payload is refused like a server path, before anything is fetched.
     They are the user's mistakes, not the server's, so they are logged like the gate's.
     Gradio's own message for a request with too few inputs quotes every input (a whole
     image as base64); this one names counts only.
+
+    Some inputs Gradio acts on before our components see them: a file payload whose path is an
+    http(s) URL (what gradio_client's handle_file(url) sends) would be downloaded by the server,
+    from any public host and with no size limit (2 GB in 9.5 s, measured). This server opens
+    only what was uploaded to it, so such a payload is refused like a server path, before
+    anything is fetched. And an Examples gallery's number is checked before Gradio looks it up.
 
     Its queue refuses events past MAX_WAITING waiting, and from a session that leaves
     MAX_UNREAD messages unread (demo.queue_limits).
