@@ -286,7 +286,8 @@ def test_data_url_images_go_through_the_same_limits(server):
 def test_routes_the_page_does_not_use_are_closed(server, tmp_path):
     """Gradio's /process_recording re-encodes any uploaded video with the system's ffmpeg (which
     Spaces install), once per "zoom effect" in the request, outside the queue: 16 requests of
-    210 KB took /predict from 0.25 s to 3-7 s for about an hour each (demo/closed_routes.py)."""
+    210 KB took /predict from 0.25 s to 3-7 s for about an hour each. /custom_component/ printed
+    its path to the log, where a newline in it forged a line (demo/closed_routes.py)."""
     clip = write_clip(tmp_path / "recording.mp4", seconds=0.5, size=(64, 48), face=False, audio=False)
     zoom = [{"boundingBox": {"topLeft": [0.1, 0.1], "bottomRight": [0.2, 0.2]}, "duration": 100}] * 50
     for path in ("gradio_api/process_recording", "gradio_api/process_recording/"):
@@ -295,6 +296,11 @@ def test_routes_the_page_does_not_use_are_closed(server, tmp_path):
         assert answer.status_code == 404, f"answered {answer.status_code}, {answer.headers.get('content-type')}"
         assert answer.json() == {"detail": "not offered by this server"}
     assert server.log.read_text().count("refused a request to /gradio_api/process_recording") == 2
+    forged = "2026-01-01 00:00:00,000 ekspresi.gate rejected image input: forged"
+    answer = httpx.get(f"{server.url}gradio_api/custom_component/x%0A{forged.replace(' ', '%20')}/client/a/b.js")
+    assert answer.status_code == 404
+    assert forged not in server.log.read_text()  # Gradio printed the path, newline and all
+    assert "refused a request to /gradio_api/custom_component/:" in server.log.read_text()
     check_astronaut(server.client)
 
 
