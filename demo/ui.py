@@ -207,6 +207,11 @@ class Page(gr.Blocks):
             forget_values(state, block_fn.outputs)
 
 
+def example_images() -> list[Path]:
+    """The shipped images of the Upload tab's Examples gallery, in its order."""
+    return sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".png", ".webp"))
+
+
 def names_a_url(inputs) -> bool:
     """Whether any file payload in these inputs names an http(s) URL for the server to fetch."""
     urls = []
@@ -379,7 +384,7 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
                         image_out = gr.Image(label="Result", format="jpeg", height=420, interactive=False)
                         summary = gr.Markdown()
                         faces_json = gr.JSON(label="Faces")
-                examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".png", ".webp"))
+                examples = example_images()
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image_in], label="Examples")
             with gr.Tab("Video", id="video") as video_tab:
