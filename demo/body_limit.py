@@ -23,9 +23,9 @@ declared 201 MB and then stalled held the whole in-flight budget, so that nobody
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
+from demo.answers import send_answer
 from demo.images import MAX_FILE_BYTES
 from demo.server_files import HARD_MAX_BYTES
 from demo.video import MAX_VIDEO_BYTES
@@ -145,13 +145,4 @@ class BodyLimit:
         """JSON {"detail"} as FastAPI answers, except to uploads: Gradio's page shows an upload's
         refusal as "HTTP 503: " followed by the body as it came, so that body is the sentence."""
         log.info("rejected request body (%d): %s", status, detail)
-        if upload:
-            body, content_type = detail.encode(), b"text/plain; charset=utf-8"
-        else:
-            body, content_type = json.dumps({"detail": detail}).encode(), b"application/json"
-        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
-        if retry_after is not None:
-            headers.append((b"retry-after", str(retry_after).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, detail, plain=upload, retry_after=retry_after)

@@ -18,8 +18,9 @@ the log, decoded: a newline in it wrote a line of the requester's choosing, such
 
 from __future__ import annotations
 
-import json
 import logging
+
+from demo.answers import send_answer
 
 log = logging.getLogger("ekspresi.routes")
 
@@ -47,8 +48,4 @@ class ClosedRoutes:
         if route is None:
             return await self.app(scope, receive, send)
         log.info("refused a request to %s: not offered by this server", route)
-        body = json.dumps({"detail": "not offered by this server"}).encode()
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, 404, "not offered by this server")
