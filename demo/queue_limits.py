@@ -15,15 +15,31 @@ And a running event whose client has gone (the tab closed, the request cancelled
 Gradio marks it dead but lets a plain function's thread run to the end, which for a video is
 up to ten minutes of one of two cores, and cancelling frees the concurrency slot while that
 thread still runs. Such an event's next progress report raises Abandoned instead.
+
+A webcam stream holds one of the webcam's concurrency slots for as long as Gradio waits for
+its next frame, and Gradio waits up to the stream's time_limit (600 s) even once its client
+has gone: eight viewers whose connection dropped (a phone locked, a laptop closed, a network
+lost) after one frame each kept a ninth waiting 594 s (measured). A stream whose client has
+gone, or that has sent no frame for VIEWER_IDLE_S (when its viewer's timeline is dropped too;
+a browser sends many a second, and Chrome slows a hidden tab to one a second, one a minute
+after five minutes hidden), is ended the way the browser's own /stream/ID/close ends it. The
+page keeps its last frame, and starts a new stream by itself once its frames can reach the
+server again (headless Chromium, measured). A client that sends a frame now and then still
+holds a slot: the webcam serves its concurrency limit of viewers at once, whoever they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import threading
 import time
 
 from gradio import queueing
+from gradio.utils import run_coro_in_background
+
+from demo.live import VIEWER_IDLE_S
 
 log = logging.getLogger("ekspresi.queue")
 
@@ -33,6 +49,7 @@ MAX_WAITING = 100
 # nobody reads leaves at least three (its place in the line, its start, its result), and one
 # more each time a job starts while it waits.
 MAX_UNREAD = 500
+STREAMS_CHECKED_EVERY_S = 1.0
 LOG_EVERY_S = 10.0  # one log line per this many seconds of refusals: a flood must not flood the log
 
 
@@ -63,7 +80,32 @@ class Abandoned(Exception):
 
 class SessionQueue(queueing.Queue):
     """Gradio's queue, refusing events from a session that leaves MAX_UNREAD messages unread,
-    and stopping running events whose client has gone."""
+    and stopping running events whose client has gone, and streams nobody sends to."""
+
+    def start(self):
+        super().start()
+        run_coro_in_background(self.end_lost_streams)
+
+    async def end_lost_streams(self) -> None:
+        """Ends each running stream whose client has gone or that has sent no frame for
+        VIEWER_IDLE_S, checking every STREAMS_CHECKED_EVERY_S."""
+        latest = {}  # event id -> (the body of its newest frame, when that came)
+        while not self.stopped:
+            await asyncio.sleep(STREAMS_CHECKED_EVERY_S)
+            now, seen = time.monotonic(), {}
+            for event in [event for job in self.active_jobs if job for event in job]:
+                if not event.streaming or event.closed:
+                    continue
+                body, since = latest.get(event._id, (event.data, now))
+                if event.data is not body:  # Gradio's /stream/ID route puts each new frame's body here
+                    body, since = event.data, now
+                seen[event._id] = (body, since)
+                if not event.alive or now - since >= VIEWER_IDLE_S:
+                    log.info("ended webcam stream %s: %s", event._id[:8], "its client has gone" if not event.alive
+                             else f"no frame for {VIEWER_IDLE_S:.0f} s")
+                    event.run_time, event.closed = math.inf, True  # as /stream/ID/close does
+                    event.signal.set()
+            latest = seen
 
     def set_progress(self, event_id, iterables):
         # A disconnected client's event is marked not alive (clean_events); a cancelled one is

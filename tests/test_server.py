@@ -42,6 +42,7 @@ from server import (
 
 from demo.body_limit import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 from demo.gate import NOT_UPLOADED
+from demo.live import VIEWER_IDLE_S
 from demo.queue_limits import MAX_UNREAD, MAX_WAITING
 from demo.ui import SESSIONS_KEPT, example_images
 
@@ -622,6 +623,73 @@ def test_a_video_whose_user_left_is_stopped_at_once(server, long_clip, how):
     clip = write_clip(long_clip.with_name("next.mp4"), seconds=0.5)
     video, _, _, summary = server.client.predict(handle_file(str(clip)), "cnn", "short", api_name="/predict_video")
     assert "**15 frames**" in summary and time.time() - started < 20  # the video slot is free again
+
+
+class WebcamViewer:
+    """A webcam viewer as the browser is one: the first frame joins the queue, later ones go to
+    /gradio_api/stream/ID, and the annotated frames come back over the session's event stream,
+    read here in a thread. drop=True closes that connection after the first annotated frame."""
+
+    def __init__(self, url: str, name: str, frame: dict, drop: bool = False):
+        self.url, self.frame, self.drop = url, frame, drop
+        self.body = {"data": [frame, "cnn", "short"], "fn_index": event_id_of(url, "stream"),
+                     "session_hash": f"{name}-{time.time()}", "event_data": None}
+        self.streamed, self.completed = [], None  # when each annotated frame came; when the stream ended
+        self.started = time.monotonic()
+        reply = httpx.post(f"{url}gradio_api/queue/join", json=self.body, timeout=30)
+        self.event_id = reply.raise_for_status().json()["event_id"]
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        with httpx.stream("GET", f"{self.url}gradio_api/queue/data?session_hash={self.body['session_hash']}",
+                          timeout=120) as sse:
+            for line in sse.iter_lines():
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("msg") == "process_streaming":
+                    self.streamed.append(time.monotonic())
+                    if self.drop:
+                        return  # the connection closes: a phone locked, a laptop shut, a network lost
+                elif message.get("msg") == "process_completed":
+                    self.completed = time.monotonic()
+                    return
+
+    def send_frame(self):
+        httpx.post(f"{self.url}gradio_api/stream/{self.event_id}", json=self.body, timeout=30).raise_for_status()
+
+
+def test_webcam_streams_nobody_sends_to_give_their_slot_up(server):
+    """A webcam stream holds one of the webcam's 8 concurrency slots while Gradio waits for its
+    next frame, and Gradio waited up to the 600 s time limit even for a client that had gone:
+    eight dropped connections kept a ninth viewer waiting 594 s."""
+    buf = io.BytesIO()
+    Image.open(EXAMPLES / "astronaut.jpg").resize((160, 160)).save(buf, "JPEG")
+    frame = {"path": None, "url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), "meta": FILE_META}
+    def ended(why):
+        return len(re.findall(f"ended webcam stream [0-9a-f]+: {why}", server.log.read_text()))
+
+    gone_before = ended("its client has gone")
+
+    dropped = [WebcamViewer(server.url, f"drops-{i}", frame, drop=True) for i in range(8)]
+    for viewer in dropped:
+        viewer.reader.join(60)
+        assert viewer.streamed, "a viewer's first frame was not analysed"
+    ninth = WebcamViewer(server.url, "ninth", frame)
+    until(lambda: ninth.streamed, 20, "the ninth viewer is still waiting for a slot")
+    until(lambda: ended("its client has gone") >= gone_before + 8, 10,
+          "the dropped streams were not ended")
+
+    # The ninth stays connected and sends nothing more; another viewer sends a frame every 0.5 s.
+    sending = WebcamViewer(server.url, "sending", frame)
+    until(lambda: sending.streamed, 20, "the sending viewer's first frame was not analysed")
+    while time.monotonic() - ninth.streamed[0] < VIEWER_IDLE_S + 4:
+        sending.send_frame()
+        time.sleep(0.5)
+    assert ninth.completed and VIEWER_IDLE_S <= ninth.completed - ninth.streamed[0] < VIEWER_IDLE_S + 3
+    assert sending.completed is None and sending.streamed[-1] > ninth.completed  # still being served
+    assert ended(f"no frame for {VIEWER_IDLE_S:.0f} s") == 1
+    httpx.post(f"{server.url}gradio_api/stream/{sending.event_id}/close", timeout=30).raise_for_status()
+    until(lambda: sending.completed, 10, "the sending viewer's stream did not close")
 
 
 def test_every_refusal_was_one_log_line_and_no_traceback(server):
