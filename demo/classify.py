@@ -49,6 +49,9 @@ def _keras_fn(path: Path):
     # training=False is essential: Keras' random augmentation layers default to
     # training mode when a model is called without it.
     fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
+    # Traced here, once: several first calls at the same moment (a fresh server's first webcam
+    # viewers) each traced it anew, with TensorFlow's "excessive retracing" warning in the log.
+    fn(tf.zeros((1, *shape)))
     return (lambda batch: np.asarray(fn(batch))), shape, int(model.output_shape[-1])
 
 

@@ -1,5 +1,8 @@
 """Real MediaPipe on real photos, real Keras models, crops, batching, tracking and overlay."""
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from conftest import EXAMPLES
@@ -81,6 +84,15 @@ def test_grey_model_sees_the_same_pixels_as_training(store, sample_root):
     model = store.get("cnn")
     batch = model.prepare([load_rgb(path)])
     np.testing.assert_array_equal(batch[0], load_image(path, 48, "grayscale").astype(np.float32))
+
+
+def test_viewers_arriving_at_once_do_not_each_trace_the_model_again(tiny_models, caplog):
+    """A fresh server's first webcam viewers call the model at the same moment; each call traced
+    its graph anew (TensorFlow's "excessive retracing" warning in the log)."""
+    model = ModelStore(tiny_models).get("cnn")  # a store of its own: loaded now, not by another test
+    with caplog.at_level(logging.WARNING, logger="tensorflow"), ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: model.predict([np.zeros((64, 64, 3), np.uint8)], "none"), range(8)))
+    assert "retracing" not in caplog.text
 
 
 def test_ensemble_averages_available_models(store):
