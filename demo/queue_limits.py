@@ -82,6 +82,10 @@ class SessionQueue(queueing.Queue):
     """Gradio's queue, refusing events from a session that leaves MAX_UNREAD messages unread,
     and stopping running events whose client has gone, and streams nobody sends to."""
 
+    def running(self) -> list[queueing.Event]:
+        """The events being processed now."""
+        return [event for job in self.active_jobs if job for event in job]
+
     def start(self):
         super().start()
         run_coro_in_background(self.end_lost_streams)
@@ -93,7 +97,7 @@ class SessionQueue(queueing.Queue):
         while not self.stopped:
             await asyncio.sleep(STREAMS_CHECKED_EVERY_S)
             now, seen = time.monotonic(), {}
-            for event in [event for job in self.active_jobs if job for event in job]:
+            for event in self.running():
                 if not event.streaming or event.closed:
                     continue
                 body, since = latest.get(event._id, (event.data, now))
@@ -110,7 +114,7 @@ class SessionQueue(queueing.Queue):
     def set_progress(self, event_id, iterables):
         # A disconnected client's event is marked not alive (clean_events); a cancelled one is
         # taken out of active_jobs while its thread runs on. Either way nobody waits for it.
-        running = [event for job in self.active_jobs if job for event in job if event._id == event_id]
+        running = [event for event in self.running() if event._id == event_id]
         if not running or not running[0].alive:
             raise Abandoned(f"event {event_id[:8]}: its client has gone")
         super().set_progress(event_id, iterables)

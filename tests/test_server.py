@@ -631,11 +631,10 @@ class WebcamViewer:
     read here in a thread. drop=True closes that connection after the first annotated frame."""
 
     def __init__(self, url: str, name: str, frame: dict, drop: bool = False):
-        self.url, self.frame, self.drop = url, frame, drop
+        self.url, self.drop = url, drop
         self.body = {"data": [frame, "cnn", "short"], "fn_index": event_id_of(url, "stream"),
                      "session_hash": f"{name}-{time.time()}", "event_data": None}
         self.streamed, self.completed = [], None  # when each annotated frame came; when the stream ended
-        self.started = time.monotonic()
         reply = httpx.post(f"{url}gradio_api/queue/join", json=self.body, timeout=30)
         self.event_id = reply.raise_for_status().json()["event_id"]
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -665,11 +664,11 @@ def test_webcam_streams_nobody_sends_to_give_their_slot_up(server):
     buf = io.BytesIO()
     Image.open(EXAMPLES / "astronaut.jpg").resize((160, 160)).save(buf, "JPEG")
     frame = {"path": None, "url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), "meta": FILE_META}
+
     def ended(why):
         return len(re.findall(f"ended webcam stream [0-9a-f]+: {why}", server.log.read_text()))
 
     gone_before = ended("its client has gone")
-
     dropped = [WebcamViewer(server.url, f"drops-{i}", frame, drop=True) for i in range(8)]
     for viewer in dropped:
         viewer.reader.join(60)
