@@ -5,9 +5,9 @@
 Headless Chromium (Debian's, set up by Playwright) gets a fake camera that plays a
 640 x 480, 30 fps video whose every frame carries its own number as eight black or white
 squares in the top-left corner. In the page, a sampler reads the number of the frame the
-camera shows now (the <video>) and of the annotated frame on screen (the webcam
-component's <img>, mirrored like the preview, so its squares sit top-right in reverse
-order); their difference is the lag. It runs against the real server (python app.py) for:
+camera shows now (the <video>) and of the annotated frame on screen (the live result's
+<img>, mirrored like the preview, so its squares sit top-right in reverse order); their
+difference is the lag. It runs against the real server (python app.py) for:
 one viewer with the default model, two viewers at once, and one viewer with a slower model
 (the ensemble of two copies of the shipped cnn, which doubles the model's work). Writes
 webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
@@ -72,7 +72,8 @@ SAMPLER = """({bits, square, margin, loop, fps, width}) => {
     const img = event.target;
     if (img.tagName !== 'IMG') return;
     const video = document.querySelector('video[data-testid="webcam-video"]');
-    if (!video || !video.parentElement.contains(img) || !img.src.startsWith('data:')) return;
+    const live = document.getElementById('live-result');
+    if (!video || !live || !live.contains(img) || !img.src.startsWith('data:')) return;
     if (window.__until && performance.now() > window.__until) return;  // the measured seconds are over
     const shown = read(img, img.naturalWidth, true);
     if (shown === null || shown === last) return;

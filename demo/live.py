@@ -1,7 +1,7 @@
 """The live webcam path: one frame in, the annotated frame and a readout out, plus the timeline.
 
 Each viewer has a Tracker of its own (a Viewer, held in Viewers by their Gradio session). The
-frame comes back as a JPEG data URL (demo.ui.LiveImage), so live frames never touch the
+frame comes back as a JPEG data URL (demo.ui.InlineImage), so live frames never touch the
 server's disk and the browser needs no second request to show them.
 """
 

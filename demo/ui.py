@@ -47,7 +47,7 @@ PRIVACY = (f"Webcam frames are analysed in memory and never written to disk; the
            f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
            f"nothing is logged but a one-line reason when a file is refused.")
 # The browser sends the camera's frames unmirrored (the server mirrors them: one canvas draw a
-# frame fewer in the viewer's browser), so the preview before streaming is mirrored here.
+# frame fewer in the viewer's browser), so the camera's preview is mirrored here.
 CSS = "#live-cam video { transform: scaleX(-1); }"
 # Gradio keeps a copy of the page's config for every session, each API call's included, until
 # this many newer sessions push it out: about 52 KB a session here (measured: 3,000 sessions
@@ -120,16 +120,6 @@ class InlineImage(gr.Image):
     @classmethod
     def get_block_name(cls):
         return "image"
-
-
-class LiveImage(GatedImage):
-    """The webcam component that also shows the annotated stream, in place of the camera's preview.
-
-    Gradio's webcam hides its preview once the component has a value, so writing each
-    annotated frame back to it gives one live view.
-    """
-
-    postprocess = InlineImage.postprocess
 
 
 class Page(gr.Blocks):
@@ -308,7 +298,7 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         return results.save_jpeg(annotate(rgb, faces)), faces
 
     def stream(frame, model_name, detector, request: gr.Request):
-        """One webcam frame: the annotated frame (shown in place of the camera), and the readout."""
+        """One webcam frame: the annotated frame (for the live result beside the camera), and the readout."""
         if frame is None:
             return gr.skip(), gr.skip()
         frame = frame[:, ::-1]  # the selfie view: mirrored here, not by a second draw in the browser
@@ -401,15 +391,23 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
                                       interactive=False)
             with gr.Tab("Webcam", id="webcam") as webcam_tab:
                 with gr.Row():
-                    with gr.Column(scale=3):
-                        cam = LiveImage(sources=["webcam"], streaming=True, type="numpy", label="Webcam (live result)", elem_id="live-cam",
-                                        webcam_options=gr.WebcamOptions(
-                                            mirror=False,
-                                            constraints={"video": {"width": {"ideal": LIVE_CAPTURE[0]},
-                                                                   "height": {"ideal": LIVE_CAPTURE[1]}}},
-                                        ))
+                    # The camera is the stream's input only. Were it an output too (the annotated
+                    # frame in place of its preview), Gradio 6.31's page would mount a status tracker
+                    # in it for every frame and unmount it with its animation-frame timer still
+                    # running: every frame left one more timer, so over 8 minutes of streaming the
+                    # page's script time per frame grew from 16 to 44 ms and its frame rate fell
+                    # from 24 to about 9 a second (a new tab was back at 22).
+                    with gr.Column(scale=1):
+                        cam = GatedImage(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                         elem_id="live-cam",
+                                         webcam_options=gr.WebcamOptions(
+                                             mirror=False,
+                                             constraints={"video": {"width": {"ideal": LIVE_CAPTURE[0]},
+                                                                    "height": {"ideal": LIVE_CAPTURE[1]}}},
+                                         ))
                         readout = gr.Markdown()
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=1):
+                        live = InlineImage(label="Live result", interactive=False, buttons=[], elem_id="live-result")
                         plot = InlineImage(label="Largest face, last 30 seconds", interactive=False,
                                            buttons=[])
                 ticker = gr.Timer(TIMELINE_EVERY_S, active=False)
@@ -422,7 +420,7 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         # Gradio keeps only the newest frame a stream has sent (each replaces the event's data):
         # a slow model lowers the frame rate instead of building a queue. A stream holds its
         # concurrency slot while it runs, so the limit is the number of live viewers at once.
-        cam.stream(stream, [cam, model_dd, detector_dd], [cam, readout], stream_every=STREAM_EVERY_S,
+        cam.stream(stream, [cam, model_dd, detector_dd], [live, readout], stream_every=STREAM_EVERY_S,
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
         ticker.tick(timeline, [model_dd], plot, api_visibility="private", show_progress="hidden")
         app.unload(leave)

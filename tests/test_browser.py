@@ -179,11 +179,12 @@ def test_webcam_tab_streams_annotated_frames(page):
     page.wait_for_function(MIRRORED_PREVIEW, timeout=30_000)
     page.get_by_label("capture photo").first.click()
     page.wait_for_function("() => /cnn · \\d+ ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
-    # One live view: the annotated frame replaces the camera's preview in the same component.
-    shown = page.evaluate("""() => { const v = document.querySelector('video[data-testid="webcam-video"]');
-        const img = v.parentElement.querySelector('img');
-        return {video: getComputedStyle(v).display, img: img.src.slice(0, 22), w: img.naturalWidth}; }""")
-    assert shown == {"video": "none", "img": "data:image/jpeg;base64", "w": 640}, shown
+    # The annotated frame is the live result beside the camera, whose (mirrored) preview stays.
+    shown = page.evaluate("""() => { const v = document.querySelector('#live-cam video[data-testid="webcam-video"]');
+        const img = document.querySelector('#live-result img');
+        return {preview: getComputedStyle(v).display !== 'none' && v.videoWidth, img: img.src.slice(0, 22),
+                w: img.naturalWidth}; }""")
+    assert shown == {"preview": 640, "img": "data:image/jpeg;base64", "w": 640}, shown
     page.screenshot(path=str(ARTIFACTS / "webcam.png"), full_page=True)
     # No face in view: the stream goes on (a frame without a face used to end it with an error) ...
     page.wait_for_function("() => /ms per frame.*· 0 faces/.test(document.body.innerText)", timeout=30_000)
@@ -203,6 +204,36 @@ def test_webcam_tab_streams_annotated_frames(page):
     before = page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]")
     page.wait_for_timeout(1500)
     assert page.evaluate("document.body.innerText.match(/seed_cnn · .* ms per frame[^\\n]*/)[0]") == before
+
+
+def test_a_long_webcam_stream_does_not_pile_up_in_the_page(browser, server):
+    """A viewer may leave the webcam on for an hour: the page must not keep something of every
+    frame. (With the camera as the stream's output too, Gradio's page left a status tracker
+    and its animation-frame timer behind for each frame: ~240 DOM nodes a second, and the
+    script time per frame grew until the frame rate halved in 8 minutes.)"""
+    pg = open_page(browser, server.url)
+    cdp = pg.context.new_cdp_session(pg)
+    cdp.send("Performance.enable")
+
+    def nodes_and_frames():
+        cdp.send("HeapProfiler.collectGarbage")  # what is left is what the page still holds
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return metrics["Nodes"], pg.evaluate("window.__frames")
+
+    pg.get_by_role("tab", name="Webcam").click()
+    pg.get_by_text("Click to Access Webcam").click()
+    pg.wait_for_function(MIRRORED_PREVIEW, timeout=30_000)
+    pg.get_by_label("capture photo").first.click()
+    pg.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
+    pg.evaluate("""() => { window.__frames = 0; new MutationObserver(() => window.__frames++).observe(
+        document.querySelector('#live-result'), {attributes: true, childList: true, subtree: true}); }""")
+    pg.wait_for_timeout(3000)
+    nodes_before, frames_before = nodes_and_frames()
+    pg.wait_for_timeout(20_000)
+    nodes_after, frames_after = nodes_and_frames()
+    pg.context.close()
+    assert frames_after - frames_before > 20, "the stream stopped: this measures nothing"
+    assert nodes_after - nodes_before < 300, (nodes_before, nodes_after, frames_after - frames_before)
 
 
 def test_closing_the_tab_drops_the_viewers_timeline_at_once(browser, server):
