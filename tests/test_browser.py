@@ -185,11 +185,13 @@ def test_webcam_tab_streams_annotated_frames(page):
     start_webcam(page)
     page.wait_for_function("() => /cnn · \\d+ ms per frame.*1 face ·/.test(document.body.innerText)", timeout=60_000)
     # The annotated frame is the live result beside the camera, whose (mirrored) preview stays.
-    shown = page.evaluate("""() => { const v = document.querySelector('#live-cam video[data-testid="webcam-video"]');
-        const img = document.querySelector('#live-result img');
-        return {preview: getComputedStyle(v).display !== 'none' && v.videoWidth, img: img.src.slice(0, 22),
-                w: img.naturalWidth}; }""")
-    assert shown == {"preview": 640, "img": "data:image/jpeg;base64", "w": 640}, shown
+    # Waited for: a check at one instant can catch the <img> before a frame is decoded (naturalWidth 0, seen in CI).
+    page.wait_for_function("""() => { const img = document.querySelector('#live-result img');
+        return img && img.src.startsWith('data:image/jpeg;base64') && img.naturalWidth === 640; }""",
+                           timeout=30_000)
+    preview = page.evaluate("""() => { const v = document.querySelector('#live-cam video[data-testid="webcam-video"]');
+        return getComputedStyle(v).display !== 'none' && v.videoWidth; }""")
+    assert preview == 640, preview
     page.screenshot(path=str(ARTIFACTS / "webcam.png"), full_page=True)
     # No face in view: the stream goes on (a frame without a face used to end it with an error) ...
     page.wait_for_function("() => /ms per frame.*· 0 faces/.test(document.body.innerText)", timeout=30_000)
