@@ -21,6 +21,7 @@ from demo.charts import line_chart
 from demo.faces import FaceDetector
 from demo.pipeline import annotate, detect_and_classify, face_record
 from demo.tracking import HISTORY_S, Tracker
+from trainer.views import describe
 
 log = logging.getLogger("ekspresi.live")
 
@@ -126,7 +127,7 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, viewer: Viewer
     mean = {k: v / n for k, v in viewer.ms.items()}
     total = mean.pop("total")
     parts = ", ".join(f"{k} {v:.0f}" for k, v in mean.items())
-    readout = f"{model.name} · {total:.0f} ms per frame ({parts} ms; {model.live_views} views)"
+    readout = f"{model.name} · {total:.0f} ms per frame ({parts} ms; {describe(model.live_views)})"
     if elapsed > 0:
         readout += f" · {n / elapsed:.0f} frames/s"
     readout += f" · {len(faces)} face{'s' if len(faces) != 1 else ''}"

@@ -27,6 +27,7 @@ from demo.results import ResultFiles
 from demo.server_files import MAX_AGE_S
 from demo.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
 from demo.video import SUPPORTED as VIDEO_SUPPORTED
+from trainer.views import VIEW_SETS, describe
 
 log = logging.getLogger("ekspresi.ui")
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,7 +276,8 @@ def models_markdown(store: ModelStore) -> str:
                    if ev else "no recorded test metrics")
         served = (ev or {}).get("by_views", {}).get("served")
         if served:  # what this page computes per face: the served views and temperature
-            figures += (f"; as served here ({served['views']} views): accuracy {served['accuracy']:.3f}, "
+            how = describe(served["views"]) if served["views"] in VIEW_SETS else f"{served['views']} views"
+            figures += (f"; as served here, {how}: accuracy {served['accuracy']:.3f}, "
                         f"calibration error {served['calibration']['ece_after']:.3f}")
         lines.append(f"- **{name}**: {figures}")
     return "\n".join(lines) or "No trained model in the weights folder yet."

@@ -203,4 +203,5 @@ def test_live_readout_averages_the_frames_since_the_last_one(detector, store):
     assert readouts[:4] == [None] * 4 and readouts[5:9] == [None] * 4  # nothing between readouts
     for r in (readouts[4], readouts[9]):
         assert " ms per frame (detect " in r and " · 20 frames/s · 1 face · " in r, r
+        assert "; 1 view per face) · " in r, r  # the cnn's live views are "none": the face as it is
     assert len(viewer.tracker.history) == 11  # every frame still reaches the tracker and timeline

@@ -8,7 +8,7 @@ import pytest
 from conftest import EXAMPLES
 
 from trainer.calibration import apply_temperature, ece, fit_temperature, nll, serving
-from trainer.views import predict_views, view_count, views
+from trainer.views import describe, predict_views, view_count, views
 
 
 def test_view_sets_have_their_counts_shapes_and_crops():
@@ -17,6 +17,8 @@ def test_view_sets_have_their_counts_shapes_and_crops():
         got = list(views(x, name))
         assert len(got) == count == view_count(name)
         assert all(v.shape == x.shape and v.dtype == np.float32 for v in got)
+        # what the page and the webcam readout say of it starts with that count
+        assert describe(name).startswith(f"{count} view{'s' if count > 1 else ''} per face")
     got = list(views(x, "crops"))
     np.testing.assert_array_equal(got[1], x[:, :, ::-1].astype(np.float32))
     # View 3 is the top-left 44 x 44 crop scaled back to 48: a flat image stays flat, and

@@ -30,6 +30,13 @@ def view_count(view_set: str) -> int:
     return {"none": 1, "mirror": 2, "crops": 12}[check_view_set(view_set)]
 
 
+def describe(view_set: str) -> str:
+    """A view set as a reader of the page understands it: how many views, then what they are."""
+    n = view_count(view_set)
+    return {"none": "1 view per face", "mirror": f"{n} views per face (plain and mirrored)",
+            "crops": f"{n} views per face (5 crops, each plain and mirrored)"}[view_set]
+
+
 def check_view_set(view_set: str) -> str:
     if view_set not in VIEW_SETS:
         raise ValueError(f"unknown view set {view_set!r}; choose one of {list(VIEW_SETS)}")
