@@ -3,7 +3,7 @@
 The in-model Keras layers (RandomRotation, RandomZoom, RandomTranslation) are fast under
 TensorFlow on a CPU, but under JAX or PyTorch on a GPU each costs about 0.4 s per batch
 (measured on an H100, Keras 3.15), which turns a 1-second epoch into minutes. Here the same
-ranges (trainer.models.ROTATION, ZOOM, TRANSLATION) become one OpenCV warp per image,
+ranges (trainer.pixels.ROTATION, ZOOM, TRANSLATION) become one OpenCV warp per image,
 about 10 microseconds each for a 48 x 48 face; the model keeps the cheap photometric layers.
 """
 
@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from trainer.data import class_weight_vector
-from trainer.models import ROTATION, TRANSLATION, ZOOM
+from trainer.pixels import ROTATION, TRANSLATION, ZOOM
 
 
 def random_affine(x: np.ndarray, rng: np.random.Generator, rotation: float = ROTATION, zoom: float = ZOOM,

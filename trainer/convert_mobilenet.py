@@ -74,20 +74,25 @@ def keras_to_torch_names() -> list[tuple[str, str, str]]:
     return pairs
 
 
+def load_into(backbone, state: dict[str, np.ndarray], prefix: str = "") -> None:
+    """Copy torchvision-layout weights (keys under `prefix`) into a torchvision-flavour Keras backbone."""
+    for keras_name, torch_name, kind in keras_to_torch_names():
+        layer, key = backbone.get_layer(keras_name), prefix + torch_name
+        if kind == "conv":  # (out, in, h, w) -> (h, w, in, out)
+            weights = [state[f"{key}.weight"].transpose(2, 3, 1, 0)]
+        elif kind == "dwconv":  # (C, 1, h, w) -> (h, w, C, 1)
+            weights = [state[f"{key}.weight"].transpose(2, 3, 0, 1)]
+        else:
+            weights = [state[f"{key}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+        layer.set_weights(weights)
+
+
 def convert(state: dict[str, np.ndarray], size: int = 96):
     """A Keras torchvision-flavour MobileNetV2 backbone holding the torch weights."""
     from trainer.models import mobilenetv2_backbone
 
     model = mobilenetv2_backbone(size, flavour="torchvision")
-    for keras_name, prefix, kind in keras_to_torch_names():
-        layer = model.get_layer(keras_name)
-        if kind == "conv":  # (out, in, h, w) -> (h, w, in, out)
-            weights = [state[f"{prefix}.weight"].transpose(2, 3, 1, 0)]
-        elif kind == "dwconv":  # (C, 1, h, w) -> (h, w, C, 1)
-            weights = [state[f"{prefix}.weight"].transpose(2, 3, 0, 1)]
-        else:
-            weights = [state[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
-        layer.set_weights(weights)
+    load_into(model, state)
     return model
 
 

@@ -18,13 +18,7 @@ import numpy as np
 from keras import layers
 
 from trainer.classes import NUM_CLASSES
-
-# torchvision's ImageNet normalisation, on 0-255 pixels.
-TORCH_MEAN = np.array([0.485, 0.456, 0.406]) * 255.0
-TORCH_STD = np.array([0.229, 0.224, 0.225]) * 255.0
-# Keras' "caffe" preprocessing for ResNet50: BGR order, minus the ImageNet mean.
-CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
-
+from trainer.pixels import CAFFE_MEAN_BGR, ROTATION, TORCH_MEAN, TORCH_STD, TRANSLATION, ZOOM
 
 CNN_WIDTH = 32  # default first-block filters of the cnn
 
@@ -48,11 +42,6 @@ class ModelSpec:
     backbone_weights: str | None = None  # default for transfer models
     fine_tune_epochs: int = 0
     extra: dict = field(default_factory=dict)
-
-
-# Geometric augmentation: rotation up to +-18 degrees, zoom and shift up to 10 %. The same
-# ranges serve the in-model layers and trainer.augment's host-side version.
-ROTATION, ZOOM, TRANSLATION = 0.05, 0.1, 0.1  # rotation as a fraction of a full turn
 
 
 def augmentation(seed: int = 0, geometric: bool = True) -> keras.Sequential:
