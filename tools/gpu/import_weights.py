@@ -24,12 +24,13 @@ p.add_argument("--parts", required=True, help="glob of the parts, in order")
 p.add_argument("--out", required=True, type=Path)
 args = p.parse_args()
 
+from collect import read_parts  # noqa: E402
+
 from trainer.models import BackboneWeightsError  # noqa: E402
 from trainer.train import rebuild  # noqa: E402
 
 meta = json.loads(args.meta.read_text())
-parts = sorted(glob.glob(args.parts), key=lambda s: int(s.rsplit("part", 1)[1]))
-arrays = np.load(io.BytesIO(b"".join(Path(part).read_bytes() for part in parts)))
+arrays = np.load(io.BytesIO(read_parts(glob.glob(args.parts))))
 try:  # the run's own layout; a converted backbone's JSON says which padding and normalisation
     model = rebuild(meta["name"], meta["input_shape"], meta["settings"])
 except BackboneWeightsError:

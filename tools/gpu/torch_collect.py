@@ -8,15 +8,14 @@ model) and the chosen runs' NAME_fp16.npz cut into NAME_fp16.npz.partN of under 
 answer did not bring the files back: the runs are still in RUNS_DIR there.
 """
 
-import io
 import json
 import sys
-import tarfile
 from pathlib import Path
+
+from collect import write_meta, write_parts  # tools/gpu/collect.py: the same layout for both paths
 
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
-PART = 16 * 2**20 - 4096
 best = {}
 for meta_path in sorted(runs.glob("*/*.json")):
     if meta_path.name.endswith(".history.json"):
@@ -27,16 +26,7 @@ for meta_path in sorted(runs.glob("*/*.json")):
     if weights.exists() and meta["best_val_accuracy"] > best.get(meta["name"], (-1, None))[0]:
         best[meta["name"]] = (meta["best_val_accuracy"], weights)
 chosen = {name: w.parent.name for name, (_, w) in best.items()}
-with tarfile.open(out / "meta.tar.gz", "w:gz") as tar:
-    for f in sorted(runs.glob("*/*")):
-        if f.is_file() and not f.name.endswith(".npz"):
-            tar.add(f, arcname=f"{f.parent.name}/{f.name}")
-    payload = json.dumps(chosen).encode()
-    info = tarfile.TarInfo("chosen.json")
-    info.size = len(payload)
-    tar.addfile(info, io.BytesIO(payload))
+write_meta(runs, out, chosen, leave_out=".npz")
 for name, (_, weights) in best.items():
-    data = weights.read_bytes()
-    for i in range(0, len(data), PART):
-        (out / f"{name}_fp16.npz.part{i // PART}").write_bytes(data[i:i + PART])
+    write_parts(out, name, weights.read_bytes())
 print("chosen:", chosen)

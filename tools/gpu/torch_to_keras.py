@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from collect import read_parts  # noqa: E402
 
 from trainer.convert_mobilenet import load_into  # noqa: E402
 from trainer.models import build_model  # noqa: E402
@@ -36,10 +39,10 @@ def read_state(run: Path, name: str) -> dict[str, np.ndarray]:
     if whole.exists():
         blob = whole.read_bytes()
     else:
-        parts = sorted(run.glob(f"{name}_fp16.npz.part*"), key=lambda p: int(p.name.rsplit("part", 1)[1]))
+        parts = list(run.glob(f"{name}_fp16.npz.part*"))
         if not parts:
             raise SystemExit(f"no {whole.name} or its parts in {run}")
-        blob = b"".join(p.read_bytes() for p in parts)
+        blob = read_parts(parts)
     arrays = np.load(io.BytesIO(blob))
     return {k: arrays[k].astype(np.float32) for k in arrays.files}
 
@@ -91,8 +94,6 @@ def check_against_torch(model, meta, state, pixels: np.ndarray) -> float | None:
     """The largest probability difference between the Keras file and torch_train's network."""
     try:
         import torch
-
-        sys.path.insert(0, str(Path(__file__).parent))
         from torch_train import EmotionNet
     except ModuleNotFoundError:
         print("torch not installed: the two networks were not compared")

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # Keras-free modules only: the lent machines have no Keras.
 from trainer.classes import CLASS_NAMES, NUM_CLASSES  # noqa: E402
 from trainer.convert_mobilenet import STAGES as MOBILENET_STAGES  # noqa: E402
-from trainer.data import balanced_class_weights, load_image  # noqa: E402
+from trainer.data import balanced_class_weights, class_weight_vector, load_image  # noqa: E402
 from trainer.pixels import CAFFE_MEAN_BGR, ROTATION, TORCH_MEAN, TORCH_STD, TRANSLATION, ZOOM  # noqa: E402
 
 SIZE = 48  # FER2013's pixels: the saved models' input
@@ -276,8 +276,7 @@ def main(argv=None) -> int:
     if args.limit:  # a random sample: the cache is sorted by class
         tr, va = (np.random.default_rng(0).permutation(len(y))[: args.limit] for y in (y_tr, y_va))
         x_tr, y_tr, x_va, y_va = x_tr[tr], y_tr[tr], x_va[va], y_va[va]
-    weights = balanced_class_weights(y_tr, args.class_weight_power)
-    class_w = torch.tensor([weights.get(c, 1.0) for c in range(NUM_CLASSES)], dtype=torch.float32, device=dev)
+    class_w = torch.from_numpy(class_weight_vector(balanced_class_weights(y_tr, args.class_weight_power))).to(dev)
     to_dev = lambda a: torch.from_numpy(a).to(dev).permute(0, 3, 1, 2).contiguous()  # noqa: E731 (n,1,48,48) uint8
     x_tr, x_va = to_dev(x_tr), to_dev(x_va)
     y_tr, y_va = torch.from_numpy(y_tr).to(dev), torch.from_numpy(y_va).to(dev)
