@@ -47,23 +47,28 @@ def read_parts(paths) -> bytes:
     return b"".join(Path(p).read_bytes() for p in sorted(paths, key=lambda p: int(str(p).rsplit("part", 1)[1])))
 
 
-def main() -> None:
-    runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-    out.mkdir(parents=True, exist_ok=True)
-
+def best_runs(runs: Path, weights: str) -> dict[str, Path]:
+    """Each model's run folder with the best val accuracy, among those holding `weights`
+    (formatted with the model's name). Runs named t* are teachers: never chosen."""
     best = {}
     for meta_path in sorted(runs.glob("*/*.json")):
         if meta_path.name.endswith(".history.json"):
             continue
-        meta = json.loads(meta_path.read_text())
-        run = meta_path.parent.name
-        print(f"{run:6s} {meta['name']:12s} val {meta['best_val_accuracy']:.4f} at epoch "
+        meta, run = json.loads(meta_path.read_text()), meta_path.parent
+        print(f"{run.name:6s} {meta['name']:12s} val {meta['best_val_accuracy']:.4f} at epoch "
               f"{meta['best_epoch']}/{meta['epochs_trained']}, {meta['train_seconds']:.0f} s")
-        if run.startswith("t") or not meta_path.with_suffix(".keras").exists():
+        if run.name.startswith("t") or not (run / weights.format(name=meta["name"])).exists():
             continue
         if meta["name"] not in best or meta["best_val_accuracy"] > best[meta["name"]][0]:
-            best[meta["name"]] = (meta["best_val_accuracy"], meta_path.parent)
-    chosen = {name: run.name for name, (_, run) in best.items()}
+            best[meta["name"]] = (meta["best_val_accuracy"], run)
+    return {name: run for name, (_, run) in best.items()}
+
+
+def main() -> None:
+    runs, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    best = best_runs(runs, "{name}.keras")
+    chosen = {name: run.name for name, run in best.items()}
 
     write_meta(runs, out, chosen, leave_out=".keras")
 
@@ -71,7 +76,7 @@ def main() -> None:
 
     used = (out / "meta.tar.gz").stat().st_size
     for name in sorted(chosen, key=lambda n: PRIORITY.index(n) if n in PRIORITY else len(PRIORITY)):
-        model = keras.saving.load_model(best[name][1] / f"{name}.keras")
+        model = keras.saving.load_model(best[name] / f"{name}.keras")
         buf = io.BytesIO()
         np.savez(buf, **{f"w{i:04d}": w.astype(np.float16) for i, w in enumerate(model.get_weights())})
         data = buf.getvalue()
