@@ -117,7 +117,7 @@ def test_a_torch_run_becomes_a_keras_file_that_predicts_what_torch_does(name, sa
     model = keras.saving.load_model(back / f"{name}.keras")  # safe_mode: nothing but Keras layers inside
     pixels = load_split(list_class_folder(sample_root / "val"), 48, "grayscale").x
     net = EmotionNet(name, 32).eval()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     with torch.no_grad():
         expected = torch.softmax(net(torch.from_numpy(pixels).permute(0, 3, 1, 2).float()), 1).numpy()
     got = model.predict(pixels.astype("float32"), verbose=0)

@@ -74,16 +74,26 @@ def keras_to_torch_names() -> list[tuple[str, str, str]]:
     return pairs
 
 
+def conv_kernel(state: dict[str, np.ndarray], key: str) -> np.ndarray:
+    """A torch convolution's weight (out, in, h, w) as a Keras kernel (h, w, in, out)."""
+    return state[f"{key}.weight"].transpose(2, 3, 1, 0)
+
+
+def batchnorm_weights(state: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
+    """A torch BatchNorm's arrays in Keras' order: gamma, beta, moving mean, moving variance."""
+    return [state[f"{key}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+
+
 def load_into(backbone, state: dict[str, np.ndarray], prefix: str = "") -> None:
     """Copy torchvision-layout weights (keys under `prefix`) into a torchvision-flavour Keras backbone."""
     for keras_name, torch_name, kind in keras_to_torch_names():
         layer, key = backbone.get_layer(keras_name), prefix + torch_name
-        if kind == "conv":  # (out, in, h, w) -> (h, w, in, out)
-            weights = [state[f"{key}.weight"].transpose(2, 3, 1, 0)]
+        if kind == "conv":
+            weights = [conv_kernel(state, key)]
         elif kind == "dwconv":  # (C, 1, h, w) -> (h, w, C, 1)
             weights = [state[f"{key}.weight"].transpose(2, 3, 0, 1)]
         else:
-            weights = [state[f"{key}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+            weights = batchnorm_weights(state, key)
         layer.set_weights(weights)
 
 

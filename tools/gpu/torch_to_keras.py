@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from collect import read_parts  # noqa: E402
 
-from trainer.convert_mobilenet import load_into  # noqa: E402
+from trainer.convert_mobilenet import batchnorm_weights, conv_kernel, load_into  # noqa: E402
 from trainer.models import build_model  # noqa: E402
 
 RESNET_BLOCKS = (3, 4, 6, 3)  # blocks of keras.applications' stages conv2 ... conv5
@@ -47,19 +47,15 @@ def read_state(run: Path, name: str) -> dict[str, np.ndarray]:
     return {k: arrays[k].astype(np.float32) for k in arrays.files}
 
 
-def _conv(state, key, bias=True):
-    kernel = state[f"{key}.weight"].transpose(2, 3, 1, 0)  # (out, in, h, w) -> (h, w, in, out)
-    return [kernel, state[f"{key}.bias"]] if bias else [kernel]
-
-
-def _bn(state, key):
-    return [state[f"{key}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+def _conv(state, key):
+    """keras.applications' ResNet50 convolutions have biases."""
+    return [conv_kernel(state, key), state[f"{key}.bias"]]
 
 
 def load_resnet50(backbone, state) -> None:
     """torch_train.ResNet50's names onto keras.applications.ResNet50's."""
     backbone.get_layer("conv1_conv").set_weights(_conv(state, "backbone.conv1"))
-    backbone.get_layer("conv1_bn").set_weights(_bn(state, "backbone.bn1"))
+    backbone.get_layer("conv1_bn").set_weights(batchnorm_weights(state, "backbone.bn1"))
     index = 0
     for stage, blocks in enumerate(RESNET_BLOCKS, start=2):
         for block in range(1, blocks + 1):
@@ -69,7 +65,7 @@ def load_resnet50(backbone, state) -> None:
                 pairs.append((0, "shortcut.0", "shortcut.1"))
             for i, conv, bn in pairs:
                 backbone.get_layer(f"{keras_name}_{i}_conv").set_weights(_conv(state, f"{torch_name}.{conv}"))
-                backbone.get_layer(f"{keras_name}_{i}_bn").set_weights(_bn(state, f"{torch_name}.{bn}"))
+                backbone.get_layer(f"{keras_name}_{i}_bn").set_weights(batchnorm_weights(state, f"{torch_name}.{bn}"))
             index += 1
 
 
@@ -99,8 +95,7 @@ def check_against_torch(model, meta, state, pixels: np.ndarray) -> float | None:
         print("torch not installed: the two networks were not compared")
         return None
     net = EmotionNet(meta["name"], meta["settings"]["img_size"]).eval()
-    missing = net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
-    assert not missing.unexpected_keys and set(missing.missing_keys) <= {"shift", "scale"}, missing
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})  # strict: every key, no other
     with torch.no_grad():
         expected = torch.softmax(net(torch.from_numpy(pixels).permute(0, 3, 1, 2).float()), 1).numpy()
     got = model.predict(pixels.astype("float32"), verbose=0)

@@ -142,8 +142,9 @@ class EmotionNet(nn.Module):
             shift, scale = -CAFFE_MEAN_BGR, np.ones(3)
         else:
             shift, scale = -TORCH_MEAN / TORCH_STD, 1 / TORCH_STD
-        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, 3, 1, 1))
+        # Not persistent: constants of the layout, not weights, so state dicts leave them out.
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.dense = nn.Linear(self.backbone.channels, 128)
         self.emotion = nn.Linear(128, NUM_CLASSES)
 
@@ -209,7 +210,7 @@ def augment(x: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- training
 def state_fp16(model: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().float().cpu().numpy().astype(np.float16) for k, v in model.state_dict().items()
-            if v.is_floating_point() and k not in ("shift", "scale")}
+            if v.is_floating_point()}
 
 
 def save_npz(path: Path, arrays: dict) -> None:
