@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights gpu-inputs compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 bench soak webcam video-bench export runtimes space clean
+.PHONY: run test lint install install-dev mobilenet-weights gpu-inputs compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 resnet50 bench soak webcam video-bench export runtimes space clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -38,7 +38,7 @@ $(VENV)/.dev: requirements.txt requirements-train.txt requirements-dev.txt
 # torchvision's ImageNet MobileNetV2 as Keras notop weights, for --backbone-weights.
 mobilenet-weights: $(MOBILENET_WEIGHTS)
 $(MOBILENET_WEIGHTS): $(VENV)/.dev
-	$(PY) -m trainer.convert_mobilenet --out $@
+	$(PY) -m trainer.pytorch.convert_mobilenet --out $@
 
 # What a lent GPU's plain-PyTorch call (tools/gpu/torch_session.sh, carry build/) needs and
 # cannot fetch: FER2013 train+val packed byte for byte, and torchvision's MobileNetV2 file.
@@ -46,7 +46,7 @@ gpu-inputs: build/fer2013.npz.xz build/mobilenet_v2-b0353104.pth
 build/fer2013.npz.xz: $(VENV)/.dev
 	$(PY) tools/gpu/pack_data.py $(FER2013) $@
 build/mobilenet_v2-b0353104.pth: $(VENV)/.dev
-	mkdir -p build && cp "$$($(PY) -c 'from trainer.convert_mobilenet import find_pth; print(find_pth())')" $@
+	mkdir -p build && cp "$$($(PY) -c 'from trainer.pytorch.convert_mobilenet import find_pth; print(find_pth())')" $@
 
 # Metrics of the shipped files on the FER2013 test split: weights/metrics.json, assets/, README table.
 # The seed project's baseline joins the table when trained (make seed-baseline); it is not shipped.
@@ -132,7 +132,7 @@ export: $(VENV)/.dev
 
 # Milliseconds per face for each runtime: bench/results/runtimes.{json,md} and the README table.
 runtimes: export
-	$(PY) bench/runtimes.py --readme README.md
+	$(PY) bench/runtimes.py --readme docs/RUNTIMES.md
 
 bench: $(VENV)/.dev
 	$(PY) bench/latency.py

@@ -2,7 +2,7 @@
 
 Honours GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (Gradio reads them in launch()).
 Everything users send or get back lives in one private folder that is swept while the
-server runs and deleted when it stops (demo/server_files.py).
+server runs and deleted when it stops (demo/guards/server_files.py).
 """
 
 import atexit
@@ -15,12 +15,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from starlette.middleware import Middleware  # noqa: E402
 
-from demo.body_limit import BodyLimit  # noqa: E402
-from demo.closed_routes import ClosedRoutes  # noqa: E402
-from demo.no_store import NoStore  # noqa: E402
-from demo.results import ResultFiles  # noqa: E402
-from demo.server_files import ServerFiles  # noqa: E402
-from demo.video import MAX_VIDEO_BYTES  # noqa: E402
+from demo.guards.body_limit import BodyLimit  # noqa: E402
+from demo.guards.closed_routes import ClosedRoutes  # noqa: E402
+from demo.guards.no_store import NoStore  # noqa: E402
+from demo.guards.results import ResultFiles  # noqa: E402
+from demo.guards.server_files import ServerFiles  # noqa: E402
+from demo.pipeline.video import MAX_VIDEO_BYTES  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 for noisy in ("httpx", "urllib3"):  # one line per request otherwise
@@ -30,7 +30,7 @@ for noisy in ("httpx", "urllib3"):  # one line per request otherwise
 files = ServerFiles.create()
 atexit.register(files.close)
 
-from demo.ui import CSS, SESSIONS_KEPT, build_app  # noqa: E402
+from demo.web.page import CSS, SESSIONS_KEPT, build_app  # noqa: E402
 
 demo = build_app(results=ResultFiles(files.results))
 files.keep_existing()  # Gradio's copies of the shipped examples
@@ -45,7 +45,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
     try:
         demo.queue(default_concurrency_limit=4).launch(
-            max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.images
+            max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.pipeline.images
             app_kwargs={"middleware": [Middleware(ClosedRoutes),  # Gradio routes this page does not use
                                        Middleware(BodyLimit),  # every other request body
                                        Middleware(NoStore)]},  # nothing served is kept in the browser's cache
@@ -57,7 +57,7 @@ if __name__ == "__main__":
             # face's emotions) for its "runs" page, kept after they leave, which a shared computer
             # shows to the next person; False also deletes what an earlier version saved there.
             run_history=False,
-            state_session_capacity=SESSIONS_KEPT,  # Gradio's default, 10,000, is ~0.5 GB here (demo/ui.py)
+            state_session_capacity=SESSIONS_KEPT,  # Gradio's default, 10,000, is ~0.5 GB here (demo/web/page.py)
             show_error=True, css=CSS)
     finally:
         files.close()

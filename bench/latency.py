@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from demo.classify import ModelStore  # noqa: E402
-from demo.faces import FaceDetector  # noqa: E402
-from demo.images import load_rgb  # noqa: E402
-from demo.pipeline import analyse, annotate  # noqa: E402
+from demo.pipeline.classify import ModelStore  # noqa: E402
+from demo.pipeline.faces import FaceDetector  # noqa: E402
+from demo.pipeline.images import load_rgb  # noqa: E402
+from demo.pipeline.analyse import analyse, annotate  # noqa: E402
 
 STAGES = ["decode", "detect", "crop", "classify", "draw"]
 SCENES = {"1 face": "astronaut.jpg", "4 faces": "four_faces.jpg"}

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.readme import write_results  # noqa: E402
-from demo.classify import RUNTIMES, EmotionModel  # noqa: E402
-from demo.faces import FaceDetector, crop_face  # noqa: E402
-from demo.images import load_rgb  # noqa: E402
+from demo.pipeline.classify import RUNTIMES, EmotionModel  # noqa: E402
+from demo.pipeline.faces import FaceDetector, crop_face  # noqa: E402
+from demo.pipeline.images import load_rgb  # noqa: E402
 
 BATCHES = (1, 8)
 

@@ -40,7 +40,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from demo.garbage import DELAY_S, MIN_GAP_S  # noqa: E402
+from demo.guards.garbage import DELAY_S, MIN_GAP_S  # noqa: E402
 from tests.server import (  # noqa: E402
     MULTIPART,
     event_id_of,
@@ -257,7 +257,7 @@ def markdown(r: dict) -> str:
           f"| {c['extra_disk_peak_mb']} |" for c in h),
         "",
         f"Extra memory after: the server's resident size {SETTLE_S:.0f} s after the last answer (time for the "
-        "collection that follows refusals, demo/garbage.py), against before the case. Memory the allocator keeps "
+        "collection that follows refusals, demo/guards/garbage.py), against before the case. Memory the allocator keeps "
         "for reuse counts there, so it varies from run to run. "
         "Disk: files in the server's folder and files it still holds open after they were deleted.",
         "",

@@ -3,7 +3,7 @@
     python bench/video.py [--seconds 10] [--models cnn ...] [--out bench/results] [--readme README.md]
 
 Makes a 640 x 480, 30 fps clip of one face moving (with a sound track) like the tests do,
-runs demo.video.analyse_video on it with each model (the default settings the page, the
+runs demo.pipeline.video.analyse_video on it with each model (the default settings the page, the
 API and the CLI use) and reports frames per second over the whole clip, median of --runs.
 Writes video.json and video.md. A benchmark, not a test: pause other work meanwhile.
 """
@@ -28,9 +28,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from clips import write_clip  # noqa: E402
 
 from bench.readme import write_results  # noqa: E402
-from demo.classify import ModelStore  # noqa: E402
-from demo.faces import FaceDetector  # noqa: E402
-from demo.video import analyse_video  # noqa: E402
+from demo.pipeline.classify import ModelStore  # noqa: E402
+from demo.pipeline.faces import FaceDetector  # noqa: E402
+from demo.pipeline.video import analyse_video  # noqa: E402
 from trainer.calibration import serving  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     lines += [f"| {n} | {r['views']} | {r['frames']} | {r['fps_median']} | {', '.join(map(str, r['fps_runs']))} |"
               for n, r in result["models"].items()]
     lines += ["", f"A {args.seconds:g} s, 640 x 480, 30 fps clip with one face and a sound track, decoded, analysed "
-                  f"(each face under the model's served test-time views, tracked), drawn and encoded to H.264 + AAC by demo.video; {result['machine']}. "
+                  f"(each face under the model's served test-time views, tracked), drawn and encoded to H.264 + AAC by demo.pipeline.video; {result['machine']}. "
                   "Written by `python bench/video.py`."]
     table = "\n".join(lines) + "\n"
     first, r = next(iter(result["models"].items()))

@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from demo.video import VIDEO_SUFFIXES  # PyAV itself loads only when a clip is read
+from demo.pipeline.video import VIDEO_SUFFIXES  # PyAV itself loads only when a clip is read
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -72,10 +72,10 @@ class ProgressBar:
 
 
 def main(argv=None) -> int:
-    from demo.classify import ModelStore, ModelUnavailable
-    from demo.faces import DETECTORS, FaceDetector
-    from demo.images import ImageError, load_rgb
-    from demo.pipeline import analyse
+    from demo.pipeline.classify import ModelStore, ModelUnavailable
+    from demo.pipeline.faces import DETECTORS, FaceDetector
+    from demo.pipeline.images import ImageError, load_rgb
+    from demo.pipeline.analyse import analyse
 
     p = argparse.ArgumentParser(prog="python -m demo.predict", description=__doc__.split("\n")[0])
     p.add_argument("paths", nargs="+", help="image or video files, or folders of them")
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
 
 def predict_video(path: Path, model, detector, args, several: bool) -> bool:
     """Annotate one clip as the options say; prints its summary line. True when it worked."""
-    from demo.video import VideoError, analyse_video, write_csv
+    from demo.pipeline.video import VideoError, analyse_video, write_csv
 
     out = target(args.out, path, several, ".annotated.mp4") or Path(f"{path.stem}.annotated.mp4")
     csv_path = target(args.csv, path, several, ".csv")

@@ -2,13 +2,13 @@
 
 An independent implementation of the original network (padding=1 on every 3x3
 convolution, BatchNorm epsilon 1e-5, ReLU6), run on torchvision's own state dict,
-to check what trainer.convert_mobilenet produces.
+to check what trainer.pytorch.convert_mobilenet produces.
 """
 
 import torch
 import torch.nn.functional as F
 
-from trainer.convert_mobilenet import STAGES
+from trainer.pytorch.convert_mobilenet import STAGES
 
 
 def _bn(x, sd, p):

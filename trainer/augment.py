@@ -15,7 +15,7 @@ import cv2
 import keras
 import numpy as np
 
-from trainer.data import class_weight_vector
+from trainer.classes import class_weight_vector
 from trainer.pixels import ROTATION, TRANSLATION, ZOOM
 
 

@@ -8,7 +8,8 @@ served the view set with the best val accuracy among those whose ECE after their
 at most 0.03 (--max-ece). All of it goes into NAME.json's "serving" entry, which
 trainer.evaluate and the demo read. With two or more models, the demo's ensemble (the mean of
 the members' calibrated, served probabilities) gets its own temperature in
-FOLDER/ensemble.json, valid for that list of members. A reliability diagram of each
+FOLDER/ensemble.json, valid for that list of members: every model, less any whose leaving raises
+the ensemble's val accuracy (choose_members). A reliability diagram of each
 served model and of the ensemble, before and after, goes to ASSETS/reliability.png.
 """
 
@@ -70,6 +71,28 @@ def calibrate_model(path: Path, data: Path, max_ece: float = MAX_ECE) -> tuple[d
     return entry, raws[served], split.y
 
 
+def choose_members(served: dict[str, np.ndarray], labels: np.ndarray) -> tuple[list[str], dict]:
+    """The ensemble's members, chosen on val: every model, less those whose leaving raises the
+    ensemble's val accuracy (the one whose leaving raises it most first, while two or more remain).
+    Returns the members and, for each model left out, the val accuracy with and without it."""
+    def accuracy(names):
+        return float((np.mean([served[n] for n in names], axis=0).argmax(1) == labels).mean())
+
+    members, left_out = sorted(served), {}
+    while len(members) > 2:
+        current = accuracy(members)
+        best, gain = None, 0.0
+        for name in members:
+            without = accuracy([m for m in members if m != name])
+            if without - current > gain:
+                best, gain = name, without - current
+        if best is None:
+            break
+        left_out[best] = {"val_accuracy_with": current, "val_accuracy_without": current + gain}
+        members.remove(best)
+    return members, left_out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m trainer.calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--weights", type=Path, default=Path("weights"), help="folder of NAME.keras + NAME.json")
@@ -102,13 +125,15 @@ def main(argv=None) -> int:
               f"{entry['val'][entry['views']]['ece_after']:.4f}")
     ensemble_path = args.weights / ENSEMBLE_FILE
     if len(served) >= 2:
-        mean = np.mean(list(served.values()), axis=0)
+        members, left_out = choose_members(served, labels)
+        mean = np.mean([served[m] for m in members], axis=0)
         t = fit_temperature(mean, labels)
-        record = {"members": sorted(served), "views": "served", "temperature": t, "chosen_on": str(args.data),
+        record = {"members": members, "left_out": left_out, "views": "served", "temperature": t,
+                  "chosen_on": str(args.data),
                   "val": {"accuracy": float((mean.argmax(1) == labels).mean()), **calibration_report(mean, labels, t)}}
         ensemble_path.write_text(json.dumps(record, indent=2))
         curves["ensemble"] = (mean, labels, t)
-        print(f"ensemble of {', '.join(sorted(served))}: val {record['val']['accuracy']:.4f}, T {t:.3f}, "
+        print(f"ensemble of {', '.join(members)} (left out: {left_out or 'none'}): val {record['val']['accuracy']:.4f}, T {t:.3f}, "
               f"ECE {record['val']['ece_before']:.4f} -> {record['val']['ece_after']:.4f}")
     elif ensemble_path.exists():
         ensemble_path.unlink()  # one model: no ensemble to calibrate

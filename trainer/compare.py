@@ -69,7 +69,7 @@ def score_columns(result: dict) -> dict:
 
 
 def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> tuple[dict, dict]:
-    """The demo's "ensemble" entry: the mean of the shipped models' calibrated probabilities.
+    """The demo's "ensemble" entry: the mean of its members' calibrated probabilities.
 
     Each column averages the members' probabilities under that column's views; the served
     column then applies the ensemble's temperature from FOLDER/ensemble.json when that file
@@ -79,9 +79,12 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> t
     if any(k["class_names"] != first["class_names"] or not np.array_equal(k["y"], first["y"])
            for k in kept.values()):
         raise SystemExit("shipped models disagree on class names or test images; no ensemble row")
-    names, y, class_names = sorted(kept), first["y"], first["class_names"]
-    mean = {v: np.mean([kept[n]["probs"][v] for n in names], axis=0) for v in VIEW_COLUMNS}
     stored = json.loads((folder / ENSEMBLE_FILE).read_text()) if (folder / ENSEMBLE_FILE).exists() else {}
+    listed = stored.get("members") or []
+    # The members trainer.calibrate chose on val, as the demo serves them; without them, every model.
+    names = sorted(listed) if len(listed) >= 2 and set(listed) <= set(kept) else sorted(kept)
+    y, class_names = first["y"], first["class_names"]
+    mean = {v: np.mean([kept[n]["probs"][v] for n in names], axis=0) for v in VIEW_COLUMNS}
     temperature = stored.get("temperature", 1.0) if stored.get("members") == names else 1.0
     result = scores(y, mean["none"].argmax(1), class_names)
     result["model"] = f"ensemble of {', '.join(names)}"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from trainer.classes import CLASS_NAMES, NUM_CLASSES
+from trainer.classes import CLASS_NAMES, NUM_CLASSES, class_weight_vector
 
 log = logging.getLogger(__name__)
 
@@ -163,27 +163,6 @@ def load_dataset(root, size: int, color_mode: str = "auto", splits=("train", "va
     return {s: load_split(found[s], size, color_mode, s) for s in splits}, color_mode
 
 
-def balanced_class_weights(y: np.ndarray, power: float = 1.0) -> dict[int, float]:
-    """scikit-learn's 'balanced' weights, n / (k * count), raised to `power`, as Keras' class_weight dict.
-
-    power 1 is fully balanced (best macro recall), 0 is unweighted (best accuracy); in between
-    (0.5: the square root) trades a little rare-class recall for overall accuracy.
-    """
-    from sklearn.utils.class_weight import compute_class_weight
-
-    classes = np.unique(y)
-    weights = compute_class_weight("balanced", classes=classes, y=y) ** power
-    return {int(c): float(w) for c, w in zip(classes, weights)}
-
-
-def class_weight_vector(class_weight: dict | None) -> np.ndarray:
-    """Keras' class_weight dict as one float32 weight per class index (1 where unset)."""
-    weights = np.ones(NUM_CLASSES, np.float32)
-    for k, v in (class_weight or {}).items():
-        weights[k] = v
-    return weights
-
-
 def one_hot_arrays(split: Split) -> tuple[np.ndarray, np.ndarray]:
     """(float32 0-255 pixels, one-hot or soft targets) in memory, for backends without tf.data."""
     targets = split.targets if split.targets is not None else np.eye(NUM_CLASSES, dtype="float32")[split.y]
@@ -227,3 +206,11 @@ def make_tf_dataset(split: Split, batch_size: int, shuffle: bool, seed: int = 0,
 
         ds = ds.map(blend)  # sequential: one generator, so a seeded run repeats
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def sample(items: list, limit: int | None, seed: int = 0) -> list:
+    """A random `limit` of a split's (file, label) pairs, in their listed order (all if None): rehearsals."""
+    if not limit or limit >= len(items):
+        return items
+    keep = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
+    return [items[i] for i in keep]

@@ -6,7 +6,7 @@
 The exported file keeps the .keras file's contract: float32 face crops of 0-255 pixels in
 (N x H x W x C, any N), the seven class probabilities out in the canonical order. Its
 NAME.json (class names, input shape, and whatever else the model's JSON records) is copied
-beside it, so demo.classify can load NAME.onnx or NAME.tflite like NAME.keras.
+beside it, so demo.pipeline.classify can load NAME.onnx or NAME.tflite like NAME.keras.
 
 Keras 3's own `model.export` does the conversion (tf2onnx for ONNX, the TFLite converter
 for LiteRT). The training-only augmentation block is replaced by an identity first: it is

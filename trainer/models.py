@@ -148,7 +148,7 @@ def _imagenet_error(name, err):
     return BackboneWeightsError(
         f"could not download Keras' ImageNet weights for {name} ({type(err).__name__}: {err}). "
         "Offline? Pass --backbone-weights PATH to a local notop .weights.h5 file "
-        "(for MobileNetV2: python -m trainer.convert_mobilenet makes one from torchvision's "
+        "(for MobileNetV2: python -m trainer.pytorch.convert_mobilenet makes one from torchvision's "
         "official file), or --backbone-weights none to train from scratch."
     )
 

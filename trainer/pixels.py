@@ -1,4 +1,4 @@
-"""Pixel constants shared by trainer.models' Keras layers and tools/gpu/torch_train.py's PyTorch twin.
+"""Pixel constants shared by trainer.models' Keras layers and trainer/pytorch/train.py's PyTorch twin.
 
 NumPy only, so a GPU machine without Keras reads the same numbers.
 """

@@ -309,7 +309,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     import keras
 
-    from trainer.data import DataError, balanced_class_weights, load_dataset, make_tf_dataset, one_hot_arrays
+    from trainer.classes import balanced_class_weights
+    from trainer.data import DataError, load_dataset, make_tf_dataset, one_hot_arrays
     from trainer.models import BackboneWeightsError, build_model
 
     keras.utils.set_random_seed(args.seed)

@@ -4,7 +4,7 @@
 
 Writes OUT_DIR/meta.tar.gz (every run's JSON, history and log, and chosen.json: the run
 picked per model) and each chosen model's weights rounded to float16 as
-NAME_fp16.npz.partN of under 16 MiB each; tools/gpu/import_weights.py rebuilds the models.
+NAME_fp16.npz.partN of under 16 MiB each; tools/gpu/import_weights.py and trainer.pytorch.to_keras rebuild the models.
 float16 because ResNet50's float32 file (95 MB) alone is over the 64 MiB a transfer back
 carries. Runs whose folder starts with "t" are teachers: never chosen (their soft
 predictions come back through predict_views.py). Models are packed ResNet50 first and
@@ -40,11 +40,6 @@ def write_parts(out: Path, name: str, data: bytes) -> None:
     """OUT/NAME_fp16.npz.part0, .part1, ...: `data` in pieces of at most PART bytes."""
     for i in range(0, len(data), PART):
         (out / f"{name}_fp16.npz.part{i // PART}").write_bytes(data[i:i + PART])
-
-
-def read_parts(paths) -> bytes:
-    """write_parts' pieces joined again, in part order whatever order `paths` has."""
-    return b"".join(Path(p).read_bytes() for p in sorted(paths, key=lambda p: int(str(p).rsplit("part", 1)[1])))
 
 
 def best_runs(runs: Path, weights: str) -> dict[str, Path]:

@@ -24,9 +24,10 @@ p.add_argument("--parts", required=True, help="glob of the parts, in order")
 p.add_argument("--out", required=True, type=Path)
 args = p.parse_args()
 
-from collect import read_parts  # noqa: E402
+
 
 from trainer.models import BackboneWeightsError  # noqa: E402
+from trainer.pytorch.to_keras import read_parts  # noqa: E402
 from trainer.train import rebuild  # noqa: E402
 
 meta = json.loads(args.meta.read_text())

@@ -1,4 +1,4 @@
-"""Pick each model's best torch_train.py run on val and pack what a transfer back can carry.
+"""Pick each model's best trainer.pytorch.train run on val and pack what a transfer back can carry.
 
     python3 tools/gpu/torch_collect.py RUNS_DIR OUT_DIR
 

@@ -5,7 +5,7 @@
 # Every run's learning rate anneals to TRAIN_END seconds after the start (default 500); runs still
 # going at STOP_AT (default 530) get SIGTERM (they write their best weights) and then SIGKILL.
 # OUT gets meta.tar.gz (every run's JSON, history and log, chosen.json) and NAME_fp16.npz.partN
-# (< 16 MiB each) of the chosen runs; tools/gpu/torch_to_keras.py makes the .keras files.
+# (< 16 MiB each) of the chosen runs; trainer/pytorch/to_keras.py makes the .keras files.
 # Needs build/fer2013.npz.xz (tools/gpu/pack_data.py) and build/mobilenet_v2-b0353104.pth; no
 # Keras, only PyTorch, NumPy, Pillow and scikit-learn, which the lent machines have.
 # Rehearse on a CPU first: PYTHON=.venv/bin/python SAMPLE="--limit 512 --batch-size 32" with
@@ -19,7 +19,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
-[ -f "$CACHE" ] || $PY tools/gpu/torch_train.py --prepare --packed build/fer2013.npz.xz --cache "$CACHE" || exit 3
+[ -f "$CACHE" ] || $PY -m trainer.pytorch.train --prepare --packed build/fer2013.npz.xz --cache "$CACHE" || exit 3
 echo "[$(since) s] data ready"
 rm -rf "$RUNS"
 MW=build/mobilenet_v2-b0353104.pth
@@ -27,7 +27,7 @@ run() {
   name=$1; shift
   [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || return 0
   mkdir -p "$RUNS/$name"
-  setsid nohup $PY tools/gpu/torch_train.py --cache "$CACHE" --deadline $((T0 + TRAIN_END)) --out "$RUNS/$name" \
+  setsid nohup $PY -m trainer.pytorch.train --cache "$CACHE" --deadline $((T0 + TRAIN_END)) --out "$RUNS/$name" \
       ${SAMPLE:-} "$@" > "$RUNS/$name/log" 2>&1 < /dev/null &
   echo $! > "$RUNS/$name/pid"
 }

@@ -1,0 +1,65 @@
+"""Image in, faces with emotions out: detect, crop, classify in one batch, draw.
+
+The Gradio handlers, the CLI and the benchmark all call analyse(); it returns the
+face list of the /predict API and a timing breakdown in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from demo.pipeline.faces import FaceDetector, crop_face
+from demo.pipeline.overlay import draw_faces
+
+
+@contextmanager
+def _timed(timings: dict, key: str):
+    start = time.perf_counter()
+    yield
+    timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def face_record(box, probs: np.ndarray, class_names) -> dict:
+    """The API's face dict: box, top label, its confidence and the top 3."""
+    order = np.argsort(probs)[::-1]
+    return {
+        "box": [int(v) for v in box],
+        "label": class_names[order[0]],
+        "confidence": round(float(probs[order[0]]), 4),
+        "top3": [[class_names[i], round(float(probs[i]), 4)] for i in order[:3]],
+    }
+
+
+def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | None,
+                        whole_image: bool = False, timings: dict | None = None, view_set: str | None = None):
+    """(boxes, probabilities) of the faces in an RGB uint8 image; whole_image skips detection.
+
+    view_set None: each model's served test-time views (what uploads, the API, the CLI and
+    videos get); the live webcam passes its cheaper live views, its tracker averaging over
+    frames instead.
+    """
+    timings = {} if timings is None else timings
+    h, w = rgb.shape[:2]
+    with _timed(timings, "detect"):
+        boxes = [(0, 0, w, h)] if whole_image else [f.box for f in detector.detect(rgb)]
+    with _timed(timings, "crop"):
+        crops = [rgb if whole_image else crop_face(rgb, box) for box in boxes]
+    with _timed(timings, "classify"):
+        probs = model.predict(crops, view_set)
+    return boxes, probs
+
+
+def analyse(rgb: np.ndarray, model, detector: FaceDetector | None, whole_image: bool = False,
+            timings: dict | None = None) -> list[dict]:
+    """Faces in an RGB uint8 image as API records (box, label, confidence, top3)."""
+    boxes, probs = detect_and_classify(rgb, model, detector, whole_image, timings)
+    return [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
+
+
+def annotate(rgb: np.ndarray, faces: list[dict], timings: dict | None = None) -> np.ndarray:
+    timings = {} if timings is None else timings
+    with _timed(timings, "draw"):
+        return draw_faces(rgb, faces)
