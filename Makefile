@@ -121,6 +121,22 @@ distill-cnn-6: $(VENV)/.dev
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 120 --quiet $(RESUME)
 
+# ResNet50, trained on this CPU in bfloat16 (AMX) and distilled from the shipped ensemble:
+# 1. the ensemble's predictions on train (trainer.served; cached under the files' hashes),
+# 2. PyTorch training with a checkpoint every epoch (the same command resumes after a kill),
+# 3. the Keras file, checked against the torch network, in runs/resnet50/keras/.
+# RESNET50_ARGS adds options (a session's --deadline; --limit 287 --minutes 2 for a rehearsal).
+RESNET50_OUT ?= runs/resnet50
+RESNET50_ARGS ?=
+resnet50: $(VENV)/.dev
+	$(PY) -m trainer.served --weights weights --data $(FER2013) --splits train --views mirror \
+	    --out $(RESNET50_OUT)/targets.npz $(filter --limit=%,$(RESNET50_ARGS))
+	$(PY) -m trainer.pytorch.train --model resnet50 --img-size 64 --data $(FER2013) \
+	    --soft-targets $(RESNET50_OUT)/targets.npz --batch-size 64 --optimizer adamw --lr 1e-3 --weight-decay 0.05 --mixup 0.2 \
+	    --class-weight-power 0.5 --minutes 110 --resume --out $(RESNET50_OUT) $(RESNET50_ARGS)
+	$(PY) -m trainer.pytorch.to_keras --run $(RESNET50_OUT) --name resnet50 --out $(RESNET50_OUT)/keras \
+	    --data $(FER2013)/val
+
 seed-baseline: $(VENV)/.dev
 	$(PY) -m trainer.train --model seed_cnn --data $(FER2013) --epochs 20 --out runs/seed
 
