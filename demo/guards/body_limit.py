@@ -26,8 +26,8 @@ import asyncio
 import logging
 
 from demo.guards.answers import send_answer
-from demo.pipeline.images import MAX_FILE_BYTES
 from demo.guards.server_files import HARD_MAX_BYTES
+from demo.pipeline.images import MAX_FILE_BYTES
 from demo.pipeline.video import MAX_VIDEO_BYTES
 
 log = logging.getLogger("ekspresi.gate")

@@ -7,9 +7,9 @@ from PIL import Image
 
 torch = pytest.importorskip("torch", reason="the converter test needs torch (installed by requirements-dev.txt)")
 
-from trainer.pytorch.convert_mobilenet import convert, find_pth, load_state_dict, main  # noqa: E402
 from trainer.models import build_model  # noqa: E402
 from trainer.pixels import TORCH_MEAN, TORCH_STD  # noqa: E402
+from trainer.pytorch.convert_mobilenet import convert, find_pth, load_state_dict, main  # noqa: E402
 
 PHOTOS = ["astronaut.jpg", "coffee.jpg", "chelsea_cat_no_face.jpg"]
 

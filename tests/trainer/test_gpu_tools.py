@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from trainer.pytorch.convert_mobilenet import find_pth
 from trainer.data import list_class_folder, load_split
-from trainer.train import main
-
+from trainer.pytorch.convert_mobilenet import find_pth
 from trainer.pytorch.to_keras import TOLERANCE, check_against_torch, read_state, to_keras
+from trainer.train import main
 
 
 def test_collect_then_import_rebuilds_resnet50_from_float16_parts(sample_root, tmp_path):

@@ -42,8 +42,8 @@ from server import (
 
 from demo.guards.body_limit import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, UPLOADS_IN_FLIGHT_BYTES
 from demo.guards.gate import NOT_UPLOADED
-from demo.web.live import VIEWER_IDLE_S
 from demo.guards.queue_limits import MAX_UNREAD, MAX_WAITING
+from demo.web.live import VIEWER_IDLE_S
 from demo.web.page import SESSIONS_KEPT, example_images
 
 FILE_META = {"_type": "gradio.FileData"}

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.classes import NUM_CLASSES
-from trainer.pytorch.convert_mobilenet import STAGES as MOBILENET_STAGES
 from trainer.pixels import CAFFE_MEAN_BGR, TORCH_MEAN, TORCH_STD
+from trainer.pytorch.convert_mobilenet import STAGES as MOBILENET_STAGES
 
 SIZE = 48  # FER2013's pixels: the saved models' input
 RESNET_STAGES = [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]  # (filters, blocks, stride)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.pytorch.convert_mobilenet import batchnorm_weights, conv_kernel, load_into
 from trainer.models import build_model
+from trainer.pytorch.convert_mobilenet import batchnorm_weights, conv_kernel, load_into
 
 RESNET_BLOCKS = (3, 4, 6, 3)  # blocks of keras.applications' stages conv2 ... conv5
 TOLERANCE = 1e-4  # largest difference of a probability allowed (float32 against float32: ~1e-6 seen)
