@@ -6,7 +6,8 @@ Runs `python -m demo.predict SPLIT --whole-image --json --model NAME` as a user 
 face classified under the model's served views and temperature), reads the label from each
 file's class folder, and reports accuracy and the expected calibration error of the shown
 confidences (15 bins). Writes bench/results/served.{json,md}; with --readme, the section
-between <!-- served:start --> and <!-- served:end -->.
+between <!-- served:start --> and <!-- served:end -->. Rows of models not named in --models
+are kept from the last served.json: measure again only what changed.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def main(argv=None) -> int:
     p.add_argument("--readme", type=Path)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
-    results = [score(args.split, m) for m in args.models]
+    fresh = {m: score(args.split, m) for m in args.models}
+    previous = args.out / "served.json"
+    kept = json.loads(previous.read_text()) if previous.is_file() else []
+    results = [fresh.pop(r["model"], r) for r in kept] + list(fresh.values())
+    results.sort(key=lambda r: r["model"] == "ensemble")  # the ensemble last, as in the comparison table
     lines = ["| model | files | accuracy | ECE (15 bins) | mean confidence |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['files']} | {r['accuracy']:.4f} | {r['ece']:.4f} | {r['mean_confidence']:.3f} |"
               for r in results]

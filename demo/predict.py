@@ -72,10 +72,10 @@ class ProgressBar:
 
 
 def main(argv=None) -> int:
-    from demo.pipeline.classify import ModelStore, ModelUnavailable
-    from demo.pipeline.faces import DETECTORS, FaceDetector
-    from demo.pipeline.images import ImageError, load_rgb
     from demo.pipeline.analyse import analyse
+    from demo.pipeline.classify import ModelStore, ModelUnavailable
+    from demo.pipeline.faces import DEFAULT_DETECTOR, DETECTOR_KINDS, FaceDetector
+    from demo.pipeline.images import ImageError, load_rgb
 
     p = argparse.ArgumentParser(prog="python -m demo.predict", description=__doc__.split("\n")[0])
     p.add_argument("paths", nargs="+", help="image or video files, or folders of them")
@@ -84,7 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--runtime", choices=["keras", "onnx", "litert"], default="keras",
                    help="run NAME.keras with Keras, or NAME.onnx / NAME.tflite (python -m trainer.export) "
                         "with ONNX Runtime / LiteRT")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default="short")
+    p.add_argument("--detector", choices=DETECTOR_KINDS, default=DEFAULT_DETECTOR,
+                   help="auto (default): faces from 40 px in any photo, searched in tiles; "
+                        "full / short: one pass of BlazeFace's full- or short-range model, faster")
     p.add_argument("--whole-image", action="store_true", help="treat each image as one face crop")
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
     p.add_argument("--out", type=Path, help="videos: the annotated MP4, or a folder for several videos")

@@ -11,18 +11,19 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def write_clip(path, seconds=2.0, fps=30, size=(640, 480), audio=True, video=True, pts_step=None, face=True,
-               audio_seconds=None, audio_rate=44100, silent=False, live=False):
+               audio_seconds=None, audio_rate=44100, silent=False, live=False, astronaut_px=None):
     """An H.264 clip of the astronaut sliding across a grey room (or the room alone), with a 440 Hz tone.
 
     pts_step: a list of frame-to-frame steps in 1/fps units to make a variable frame rate.
     audio_seconds: the sound's length when it differs from the pictures'.
     silent: silence instead of the tone, which AAC encodes about 50 times faster (long sound tracks).
     live: a Matroska/WebM file written as a stream, with no length in its header (as browsers record).
+    astronaut_px: the photo's side in pixels (default: nearly the frame's height).
     """
     import av
 
     w, h = size
-    astronaut = Image.open(EXAMPLES / "astronaut.jpg").resize((min(420, h - 20),) * 2)
+    astronaut = Image.open(EXAMPLES / "astronaut.jpg").resize((astronaut_px or min(420, h - 20),) * 2)
     n = int(round(seconds * fps))
     with av.open(str(path), "w", options={"live": "1"} if live else {}) as container:
         if video:  # every stream is added before the first packet is written

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from demo.pipeline.faces import FaceDetector, crop_face
+from demo.pipeline.faces import FaceDetector, StreamSearch, crop_face
 from demo.pipeline.overlay import draw_faces
 
 
@@ -33,13 +33,15 @@ def face_record(box, probs: np.ndarray, class_names) -> dict:
     }
 
 
-def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | None,
-                        whole_image: bool = False, timings: dict | None = None, view_set: str | None = None):
+def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | StreamSearch | None,
+                        whole_image: bool = False, timings: dict | None = None, view_set: str | None = None,
+                        mirrored: bool = False):
     """(boxes, probabilities) of the faces in an RGB uint8 image; whole_image skips detection.
 
-    view_set None: each model's served test-time views (what uploads, the API, the CLI and
-    videos get); the live webcam passes its cheaper live views, its tracker averaging over
-    frames instead.
+    view_set None: each model's served test-time views (what uploads, the API and the CLI
+    get); streams (video files, the webcam) pass the model's live_views, and `mirrored` on every
+    other frame, so that their trackers' averages over frames see both views for the price
+    of one.
     """
     timings = {} if timings is None else timings
     h, w = rgb.shape[:2]
@@ -47,6 +49,8 @@ def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | None,
         boxes = [(0, 0, w, h)] if whole_image else [f.box for f in detector.detect(rgb)]
     with _timed(timings, "crop"):
         crops = [rgb if whole_image else crop_face(rgb, box) for box in boxes]
+        if mirrored:
+            crops = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
     with _timed(timings, "classify"):
         probs = model.predict(crops, view_set)
     return boxes, probs

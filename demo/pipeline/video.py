@@ -4,7 +4,9 @@ PyAV (FFmpeg inside its wheel, no system ffmpeg) decodes the clip and encodes H.
 with the original audio re-encoded to AAC, so the result plays in any browser. Each
 frame goes through the same steps as an image (detect, classify, draw) and one Tracker
 (demo.pipeline.tracking, shared with the webcam) gives each face a stable id and smooths its
-probabilities. Frames keep their timestamps, so a variable frame rate survives.
+probabilities. Like the webcam, a clip is a stream: faces are searched with StreamSearch
+and classified under the model's live views, mirrored every other frame (the smoothing
+averages both views; the served views of an upload would cost up to 12 model calls a face). Frames keep their timestamps, so a variable frame rate survives.
 
 The limits are checked from the container's header before any frame is decoded
 (`probe`), and again while decoding: a header may carry no length (a live WebM or MKV, as
@@ -24,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.pipeline.charts import line_chart
-from demo.pipeline.faces import FaceDetector
 from demo.pipeline.analyse import annotate, detect_and_classify, face_record
+from demo.pipeline.charts import line_chart
+from demo.pipeline.faces import FaceDetector, StreamSearch
 from demo.pipeline.tracking import Tracker
 
 MAX_VIDEO_BYTES = 200 * 2**20
@@ -140,7 +142,8 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
                   progress: Callable[[int, int], None] | None = None) -> tuple[VideoInfo, list[FaceRow], int]:
     """Write the annotated clip to out_path (MP4); returns (info, one row per face per frame, frames written).
 
-    Faces are tracked across frames (stable ids, smoothed probabilities). On any failure
+    Faces are tracked across frames (stable ids, smoothed probabilities). view_set None:
+    the model's live views, as on the webcam. On any failure
     the partial output is deleted and VideoError says why.
     """
     import av
@@ -150,6 +153,8 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
     width, height = info.output_size
     rows: list[FaceRow] = []
     tracker = Tracker(max_missing=TRACK_MAX_MISSING)
+    search = StreamSearch(detector)
+    view_set = model.live_views if view_set is None else view_set
     written = 0
     try:
         with _open(Path(path)) as source, av.open(str(out_path), "w", format="mp4",
@@ -176,7 +181,7 @@ def analyse_video(path, out_path, model, detector: FaceDetector, view_set: str |
                 last_pts = frame.pts
                 rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
                 t = float(frame.pts * vin.time_base)
-                boxes, probs = detect_and_classify(rgb, model, detector, view_set=view_set)
+                boxes, probs = detect_and_classify(rgb, model, search, view_set=view_set, mirrored=written % 2 == 1)
                 probs, ids = tracker.update(boxes, probs, t)
                 faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
                 for face, face_id, p in zip(faces, ids, probs):

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from demo.pipeline.charts import line_chart
-from demo.pipeline.faces import FaceDetector
 from demo.pipeline.analyse import annotate, detect_and_classify, face_record
-from demo.pipeline.tracking import HISTORY_S, VIEWER_IDLE_S, Tracker
+from demo.pipeline.charts import line_chart
+from demo.pipeline.faces import FaceDetector, StreamSearch
+from demo.pipeline.tracking import VIEWER_IDLE_S, Tracker
 from trainer.views import describe
 
 log = logging.getLogger("ekspresi.live")
@@ -45,6 +45,7 @@ class Viewer:
     since: float | None = None  # when the last readout was written
     seen: float = 0.0  # when their last frame came (time.monotonic)
     charted: float | None = None  # the newest timeline entry already sent as a chart
+    search: StreamSearch | None = None  # their faces, followed from frame to frame
 
 
 class Viewers:
@@ -106,10 +107,13 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, viewer: Viewer
     now = time.monotonic() if now is None else now
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    # Each model's "live_views" (NAME.json, plain by default): extra views would multiply the
-    # model's work per frame, and the tracker's moving average over frames already steadies
-    # the label (bench/webcam.py).
-    boxes, probs = detect_and_classify(rgb, model, detector, timings=timings, view_set=model.live_views)
+    # Each model's "live_views" (NAME.json, plain by default), mirrored every other frame:
+    # extra views would multiply the model's work per frame, and the tracker's moving
+    # average over frames steadies the label and sees both views (bench/webcam.py).
+    if viewer.search is None or viewer.search.detector is not detector:
+        viewer.search = StreamSearch(detector)
+    boxes, probs = detect_and_classify(rgb, model, viewer.search, timings=timings, view_set=model.live_views,
+                                       mirrored=viewer.search.frames % 2 == 1)
     probs, ids = viewer.tracker.update(boxes, probs, now)
     faces = [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
     out = annotate(rgb, faces, timings)
@@ -123,7 +127,7 @@ def process_frame(rgb: np.ndarray, model, detector: FaceDetector, viewer: Viewer
     mean = {k: v / n for k, v in viewer.ms.items()}
     total = mean.pop("total")
     parts = ", ".join(f"{k} {v:.0f}" for k, v in mean.items())
-    readout = f"{model.name} · {total:.0f} ms per frame ({parts} ms; {describe(model.live_views)})"
+    readout = f"{model.name} · {total:.0f} ms per frame ({parts} ms; {describe(model.live_views)}, mirrored every other frame)"
     if elapsed > 0:
         readout += f" · {n / elapsed:.0f} frames/s"
     readout += f" · {len(faces)} face{'s' if len(faces) != 1 else ''}"

@@ -15,18 +15,26 @@ from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 from pydantic import ValidationError
 
-from demo.pipeline.classify import ModelStore, ModelUnavailable
-from demo.pipeline.faces import DETECTORS, FaceDetector
 from demo.guards.garbage import collect_soon
 from demo.guards.gate import NOT_UPLOADED, image_from_payload, log_rejection, payload_size, uploaded_file
-from demo.pipeline.images import ImageError
-from demo.web.live import TIMELINE_EVERY_S, Viewers, jpeg_data_url, process_frame, timeline_image
-from demo.pipeline.analyse import analyse, annotate
 from demo.guards.queue_limits import MAX_WAITING, Abandoned, SessionQueue
 from demo.guards.results import ResultFiles
 from demo.guards.server_files import MAX_AGE_S
-from demo.pipeline.video import MAX_SECONDS, MAX_VIDEO_BYTES, VideoError, analyse_video, faces_chart, write_csv, write_json
+from demo.pipeline.analyse import analyse, annotate
+from demo.pipeline.classify import ModelStore, ModelUnavailable
+from demo.pipeline.faces import DEFAULT_DETECTOR, DETECTOR_KINDS, FaceDetector
+from demo.pipeline.images import ImageError
+from demo.pipeline.video import (
+    MAX_SECONDS,
+    MAX_VIDEO_BYTES,
+    VideoError,
+    analyse_video,
+    faces_chart,
+    write_csv,
+    write_json,
+)
 from demo.pipeline.video import SUPPORTED as VIDEO_SUPPORTED
+from demo.web.live import TIMELINE_EVERY_S, Viewers, jpeg_data_url, process_frame, timeline_image
 from trainer.views import VIEW_SETS, describe
 
 log = logging.getLogger("ekspresi.ui")
@@ -56,7 +64,7 @@ CSS = "#live-cam video { transform: scaleX(-1); }"
 # needs lives there (Page clears the values; live viewers are in demo.web.live.Viewers).
 SESSIONS_KEPT = 1000
 NO_FACE = ("No face found. For an image that is already a cropped face (a FER2013 image, say), "
-           "tick **Treat the whole image as one face**; for small or distant faces pick the full-range detector.")
+           "tick **Treat the whole image as one face**. The auto detector finds faces from about 40 px wide.")
 
 
 class GatedImage(gr.Image):
@@ -236,8 +244,9 @@ class Engine:
         self._lock = threading.Lock()
 
     def detector(self, kind: str) -> FaceDetector:
-        if not isinstance(kind, str) or kind not in DETECTORS:  # an API call may send a list
-            raise gr.Error(f"unknown detector {kind!r}; choose one of {sorted(DETECTORS)}", print_exception=False)
+        if not isinstance(kind, str) or kind not in DETECTOR_KINDS:  # an API call may send a list
+            raise gr.Error(f"unknown detector {kind!r}; choose one of {', '.join(DETECTOR_KINDS)}",
+                           print_exception=False)
         with self._lock:
             if kind not in self._detectors:
                 self._detectors[kind] = FaceDetector(kind)
@@ -290,7 +299,7 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
     choices = engine.store.choices()
     default_model = engine.store.default()
 
-    def predict(image, model_name, whole_image=False, detector="short"):
+    def predict(image, model_name, whole_image=False, detector=DEFAULT_DETECTOR):
         """Faces and emotions in one image: (annotated image, list of faces)."""
         if image is None:
             raise gr.Error("No image: upload a JPG, PNG or WebP file first.", print_exception=False)
@@ -311,7 +320,7 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         out, readout = process_frame(frame, model, engine.detector(detector), viewers.get(request.session_hash))
         return out, gr.skip() if readout is None else readout
 
-    def predict_video(video, model_name, detector="short", progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def predict_video(video, model_name, detector=DEFAULT_DETECTOR, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         """Faces and emotions in a clip: (annotated MP4, per-face chart, [CSV, JSON], summary)."""
         if video is None:
             raise gr.Error(f"No video: upload {VIDEO_SUPPORTED} first.", print_exception=False)
@@ -359,9 +368,10 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
         )
         with gr.Row():
             model_dd = gr.Dropdown(choices, value=default_model, label="Model", scale=2)
-            detector_dd = gr.Dropdown([("Short range (portraits, webcam)", "short"),
-                                       ("Full range (small or distant faces)", "full")],
-                                      value="short", label="Face detector", scale=2)
+            detector_dd = gr.Dropdown([("Auto (faces from 40 px, any photo size)", "auto"),
+                                       ("Full range, one pass (faster, faces from about 60 px)", "full"),
+                                       ("Short range, one pass (fastest, close-ups only)", "short")],
+                                      value=DEFAULT_DETECTOR, label="Face detector", scale=2)
             whole = gr.Checkbox(False, label="Treat the whole image as one face", scale=1)
         with gr.Accordion("About the models", open=False):
             gr.Markdown(models_markdown(engine.store))
