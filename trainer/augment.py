@@ -1,4 +1,4 @@
-"""Augmentation on the host: random affine warps (in CPU worker threads) and mixup.
+"""Augmentation on the host: random affine warps and camera corruptions (in CPU worker threads), mixup.
 
 The in-model Keras layers (RandomRotation, RandomZoom, RandomTranslation) are fast under
 TensorFlow on a CPU, but under JAX or PyTorch on a GPU each costs about 0.4 s per batch
@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from trainer.classes import class_weight_vector
+from trainer.corruptions import random_corruptions
 from trainer.pixels import ROTATION, TRANSLATION, ZOOM
 
 
@@ -68,9 +69,10 @@ class HostAugmentedBatches(keras.utils.PyDataset):
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, class_weight: dict | None = None,
                  seed: int = 0, max_batches: int | None = None, workers: int = 4, mixup_alpha: float = 0.0,
-                 labels: np.ndarray | None = None):
+                 labels: np.ndarray | None = None, corruption: float = 0.0):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.batch_size, self.seed, self.mixup_alpha = x, y, batch_size, seed, mixup_alpha
+        self.corruption = corruption  # the share of images under a random camera corruption
         # Class weights follow the hard labels (y may be a teacher's soft targets).
         self.sample_weight = class_weight_vector(class_weight)[y.argmax(1) if labels is None else labels]
         self.n_batches = math.ceil(len(x) / batch_size)
@@ -85,7 +87,10 @@ class HostAugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         idx = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        batch = random_affine(self.x[idx], rng), self.y[idx], self.sample_weight[idx]
+        x = random_affine(self.x[idx], rng)
+        if self.corruption:
+            x = random_corruptions(x, rng, self.corruption)
+        batch = x, self.y[idx], self.sample_weight[idx]
         return mixup(*batch, rng, self.mixup_alpha) if self.mixup_alpha else batch
 
     def on_epoch_end(self):

@@ -6,13 +6,15 @@
 For each model: accuracy, macro precision/recall/F1 (trainer.evaluate) on single plain views,
 accuracy with the mirror averaged in, accuracy, macro F1 and calibration error (ECE, after the
 stored temperature) under the views the demo serves (trainer.calibrate chose them on val),
-size on disk, parameters and CPU latency per face (batch 1, median, one view). With two or
+the mean accuracy over the camera-corruption benchmark (trainer.corruptions, single plain
+views), size on disk, parameters and CPU latency per face (batch 1, median, one view). With two or
 more shipped models (in --out) it adds the demo's ensemble: the mean of their calibrated
 probabilities, then the ensemble's own temperature (OUT/ensemble.json). Writes OUT/metrics.json (every
 evaluation plus how the model was trained), OUT/comparison.md and .json, the confusion
 matrix and learning-curve PNGs under ASSETS/NAME/, and with --readme replaces the table
 between <!-- comparison:start --> and <!-- comparison:end --> in that file (with --card, the
-per-class tables between <!-- per-class:start --> and <!-- per-class:end -->).
+per-class tables between <!-- per-class:start --> and <!-- per-class:end -->, and the
+corruption tables between <!-- corruptions:start --> and <!-- corruptions:end -->).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from trainer.calibration import ENSEMBLE_FILE, calibration_report
-from trainer.evaluate import evaluate, model_meta, scores
+from trainer.corruptions import KINDS
+from trainer.evaluate import corruption_summary, corruption_table, evaluate, model_meta, scores
 from trainer.train import git_commit
 
 START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
 CARD_START, CARD_END = "<!-- per-class:start -->", "<!-- per-class:end -->"
+CORRUPTIONS_START, CORRUPTIONS_END = "<!-- corruptions:start -->", "<!-- corruptions:end -->"
 VIEW_COLUMNS = ("none", "mirror", "served")  # what each model is evaluated under
 
 
@@ -64,7 +68,7 @@ def score_columns(result: dict) -> dict:
     served = result["by_views"]["served"]
     cols.update(mirror_accuracy=result["by_views"]["mirror"]["accuracy"], served_views=served["views"],
                 served_accuracy=served["accuracy"], served_f1_macro=served["f1_macro"],
-                served_ece=served["calibration"]["ece_after"])
+                served_ece=served["calibration"]["ece_after"], corrupted_mean=result["corruptions"]["mean"])
     return cols
 
 
@@ -92,6 +96,11 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> t
                                              if k not in ("per_class", "confusion_matrix")}}
                           for v in VIEW_COLUMNS}
     result["by_views"]["served"]["calibration"] = calibration_report(mean["served"], y, temperature)
+    by_kind: dict[str, list[float]] = {}
+    for key in first["corrupted"]:  # "kind/severity", in the benchmark's order
+        probs = np.mean([kept[n]["corrupted"][key] for n in names], axis=0)
+        by_kind.setdefault(key.split("/")[0], []).append(float((probs.argmax(1) == y).mean()))
+    result["corruptions"] = corruption_summary(result["accuracy"], by_kind)
     result["by_views"]["served"]["views"] = "members' own"
     parts = [r for r in rows if r["model"] in names]
     row = {
@@ -110,13 +119,14 @@ def ensemble_row(kept: dict, rows: list[dict], metrics: dict, folder: Path) -> t
 
 def markdown_table(rows: list[dict]) -> str:
     head = ("| model | accuracy | macro P | macro R | macro F1 | disgust recall | mirror accuracy |"
-            " served views | served accuracy | served macro F1 | served ECE | size (MB) | parameters | ms / face |")
-    lines = [head, "|---|" + "---:|" * 6 + "---|" + "---:|" * 6]
+            " served views | served accuracy | served macro F1 | served ECE | corrupted mean | size (MB) | parameters |"
+            " ms / face |")
+    lines = [head, "|---|" + "---:|" * 6 + "---|" + "---:|" * 7]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['accuracy']:.4f} | {r['precision_macro']:.4f} | {r['recall_macro']:.4f} | "
             f"{r['f1_macro']:.4f} | {r['disgust_recall']:.3f} | {r['mirror_accuracy']:.4f} | {r['served_views']} | "
-            f"{r['served_accuracy']:.4f} | {r['served_f1_macro']:.4f} | {r['served_ece']:.4f} | "
+            f"{r['served_accuracy']:.4f} | {r['served_f1_macro']:.4f} | {r['served_ece']:.4f} | {r['corrupted_mean']:.4f} | "
             f"{r['size_mb']:.1f} | {r['parameters']:,} | {r['ms_per_face']:.1f} |")
     return "\n".join(lines)
 
@@ -132,6 +142,12 @@ def per_class_tables(metrics: dict) -> str:
             lines.append(f"| {cls} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def corruption_tables(metrics: dict) -> str:
+    """Accuracy per corruption kind and severity of every model, for the model card."""
+    return "\n\n".join(f"**{name}**\n\n{corruption_table(m['evaluation']['corruptions'])}"
+                       for name, m in metrics.items())
 
 
 def replace_between_markers(path: Path, content: str, start: str = START, end: str = END):
@@ -159,7 +175,7 @@ def main(argv=None) -> int:
     rows, metrics, kept = [], {}, {}
     for path in models:
         keep = {}
-        result = evaluate(path, args.data, args.assets / path.stem, VIEW_COLUMNS, keep)
+        result = evaluate(path, args.data, args.assets / path.stem, VIEW_COLUMNS, keep, corruptions=True)
         meta = model_meta(path)
         shipped = path.resolve().parent == args.out.resolve()
         row = {
@@ -189,7 +205,9 @@ def main(argv=None) -> int:
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     table = markdown_table(rows)
     n = next(iter(metrics.values()))["evaluation"]["n"]
-    note = (f"Test split: `{args.data}` (n = {n}). "
+    note = (f"Test split: `{args.data}` (n = {n}). Corrupted mean: plain accuracy averaged over the "
+            f"{len(KINDS)} corruption kinds x 5 severities of trainer.corruptions (`python -m trainer.evaluate "
+            f"--corruptions`). "
             f"Latency: batch 1, median of 100 calls, {machine}. Produced by `python -m trainer.compare` "
             f"at commit {git_commit()}.")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -200,6 +218,8 @@ def main(argv=None) -> int:
         replace_between_markers(args.readme, table + "\n\n" + note)
     if args.card:
         replace_between_markers(args.card, per_class_tables(metrics), CARD_START, CARD_END)
+        if CORRUPTIONS_START in args.card.read_text():
+            replace_between_markers(args.card, corruption_tables(metrics), CORRUPTIONS_START, CORRUPTIONS_END)
     print(table)
     return 0
 

@@ -8,7 +8,9 @@ matrix as PNG (counts and row-normalised) and, when NAME.history.json lies besid
 model, the loss and accuracy curves. --tta picks the test-time views (trainer.views: none,
 mirror, crops, or "served": the set NAME.json says the demo serves); the temperature that
 trainer.calibrate stored for that view set is applied, and ECE and NLL are reported before
-and after it.
+and after it. --corruptions adds the camera-corruption benchmark (trainer.corruptions: every
+kind at five severities, computed on the fly with fixed seeds, single plain view): accuracy
+per kind and severity, their mean, and the drop from clean relative to clean.
 """
 
 from __future__ import annotations
@@ -49,6 +51,27 @@ def load_eval_split(data: Path, model, class_names):
 def predict(model, x: np.ndarray, view_set: str = "none", batch_size: int = 256) -> np.ndarray:
     """Probabilities averaged over the test-time views of x (trainer.views)."""
     return predict_views(lambda v: model.predict(v, batch_size=batch_size, verbose=0), x, view_set)
+
+
+def corruption_scores(model, x: np.ndarray, y: np.ndarray, keep: dict | None = None,
+                      temperature: float = 1.0) -> dict:
+    """Plain-view accuracy under every corruption kind and severity; `keep` gets the calibrated probabilities."""
+    from trainer.corruptions import KINDS, benchmark_views
+
+    clean = float((predict(model, x).argmax(1) == y).mean())
+    by_kind = {kind: [] for kind in KINDS}
+    for kind, severity, corrupted in benchmark_views(x):
+        probs = apply_temperature(predict(model, corrupted), temperature)
+        by_kind[kind].append(float((probs.argmax(1) == y).mean()))
+        if keep is not None:
+            keep[f"{kind}/{severity}"] = probs
+    return corruption_summary(clean, by_kind)
+
+
+def corruption_summary(clean: float, by_kind: dict[str, list[float]]) -> dict:
+    mean = float(np.mean([a for accs in by_kind.values() for a in accs]))
+    return {"clean": clean, "mean": mean, "relative_drop": (clean - mean) / clean if clean else float("nan"),
+            "by_kind": {kind: {"severities": accs, "mean": float(np.mean(accs))} for kind, accs in by_kind.items()}}
 
 
 def scores(y_true, y_pred, class_names) -> dict:
@@ -114,11 +137,13 @@ def plot_history(history: list[dict], path: Path, title: str):
     plt.close(fig)
 
 
-def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dict | None = None) -> dict:
+def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dict | None = None,
+             corruptions: bool = False) -> dict:
     """Scores of one model on a split under each view set in `views` (the first is the headline).
 
     Each view set's probabilities get the temperature stored for it (trainer.calibrate);
-    `keep`, when given, receives the labels and those calibrated probabilities per view set.
+    `keep`, when given, receives the labels and those calibrated probabilities per view set
+    (and with `corruptions`, the plain probabilities under each corruption, by "kind/severity").
     """
     import keras
 
@@ -141,8 +166,11 @@ def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dic
     result = {"model": name, "file": str(model_path), "data": str(data), "skipped_unreadable": split.skipped,
               **head, "by_views": {k: {key: v[key] for key in v if key not in ("per_class", "confusion_matrix")}
                                    for k, v in by_views.items()}}
+    corrupted = {}
+    if corruptions:
+        result["corruptions"] = corruption_scores(model, split.x, split.y, corrupted, serving(meta, "none")[1])
     if keep is not None:
-        keep.update(y=split.y, probs=kept, class_names=class_names)
+        keep.update(y=split.y, probs=kept, class_names=class_names, corrupted=corrupted)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -153,6 +181,17 @@ def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dic
     return result
 
 
+def corruption_table(c: dict) -> str:
+    """Markdown: accuracy per corruption kind (rows) and severity (columns)."""
+    lines = ["| corruption | " + " | ".join(f"severity {s}" for s in range(1, 6)) + " | mean |",
+             "|---|" + "---:|" * 6]
+    for kind, v in c["by_kind"].items():
+        lines.append(f"| {kind} | " + " | ".join(f"{a:.3f}" for a in v["severities"]) + f" | {v['mean']:.3f} |")
+    lines.append(f"| **all** (clean {c['clean']:.3f}) | | | | | | **{c['mean']:.3f}** "
+                 f"(drop {100 * c['relative_drop']:.1f} %) |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m trainer.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, type=Path, help="a .keras file")
@@ -160,11 +199,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="output folder (default: runs/eval/NAME)")
     p.add_argument("--tta", choices=[*VIEW_SETS, "served"], default="none",
                    help="test-time views: none (default), mirror, crops, or served (what the demo serves)")
+    p.add_argument("--corruptions", action="store_true",
+                   help="also the camera-corruption benchmark: every kind of trainer.corruptions at 5 severities")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = args.out or Path("runs/eval") / args.model.stem
     try:
-        r = evaluate(args.model, args.data, out, (args.tta,))
+        r = evaluate(args.model, args.data, out, (args.tta,), corruptions=args.corruptions)
     except DataError as err:
         log.error("%s", err)
         return 2
@@ -173,6 +214,8 @@ def main(argv=None) -> int:
           f"precision_macro={r['precision_macro']:.4f} recall_macro={r['recall_macro']:.4f} "
           f"f1_macro={r['f1_macro']:.4f} | T={cal['temperature']:.3f} ECE {cal['ece_before']:.4f} -> "
           f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
+    if args.corruptions:
+        print(corruption_table(r["corruptions"]))
     print(f"wrote {out}/metrics.json")
     return 0
 

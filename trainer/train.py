@@ -80,6 +80,9 @@ def parse_args(argv=None):
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="blend image pairs and their targets, weights from Beta(ALPHA, ALPHA); 0.2 is usual "
                         "(default 0: off)")
+    p.add_argument("--corruptions", type=float, default=0.0, metavar="SHARE",
+                   help="put this share of training images under a random camera corruption, kind and severity "
+                        "drawn per image (trainer.corruptions; needs --geometric-augmentation host; default 0)")
     p.add_argument("--soft-targets", metavar="PATH.npy",
                    help="(train images, classes) probabilities to learn instead of the one-hot labels, in the "
                         "data folder's order (written by trainer.distill)")
@@ -325,6 +328,12 @@ def main(argv=None) -> int:
     if args.mixup and plain_arrays:
         log.error("--mixup needs tf.data or --geometric-augmentation host")
         return 2
+    if args.corruptions and args.geometric_augmentation != "host":
+        log.error("--corruptions needs --geometric-augmentation host")
+        return 2
+    if not 0 <= args.corruptions <= 1:
+        log.error("--corruptions is a share of the images, within [0, 1]")
+        return 2
     commit = git_commit()  # the code this run starts from
     out = Path(args.out)
     ckpt = out / "checkpoints" / args.model
@@ -373,6 +382,7 @@ def main(argv=None) -> int:
 
             train_batches = HostAugmentedBatches(x, y, args.batch_size, class_weight, seed=args.seed,
                                                  max_batches=args.max_steps, mixup_alpha=args.mixup,
+                                                 corruption=args.corruptions,
                                                  labels=data["train"].y)
             fit_data = {"x": train_batches, "validation_data": val, "validation_batch_size": args.batch_size}
             steps = len(train_batches)

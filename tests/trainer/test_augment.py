@@ -85,3 +85,21 @@ def test_host_batches_with_mixup_carry_soft_targets(faces):
     assert bx.shape == (16, 48, 48, 1) and (by.max(1) < 1).any()  # some rows are blends now
     np.testing.assert_allclose(by.sum(1), 1, atol=1e-6)
     assert 1.0 <= bw.min() and bw.max() <= 3.0
+
+
+def test_host_batches_put_the_share_asked_for_under_a_camera_corruption(faces):
+    x, y = one_hot_arrays(faces)
+    clean = HostAugmentedBatches(x, y, batch_size=len(x), seed=3)[0][0]
+    some = HostAugmentedBatches(x, y, batch_size=len(x), seed=3, corruption=0.5)[0][0]
+    every = HostAugmentedBatches(x, y, batch_size=len(x), seed=3, corruption=1.0)[0][0]
+    changed = lambda b: (np.abs(b - clean) > 0.5).any(axis=(1, 2, 3)).mean()  # noqa: E731
+    assert 0.2 < changed(some) < 0.8 and changed(every) > 0.95
+    assert some.shape == clean.shape and 0 <= some.min() and some.max() <= 255
+
+
+def test_corruptions_need_the_host_pipeline(sample_root, tmp_path, caplog):
+    from trainer.train import main
+
+    assert main(["--model", "cnn", "--data", str(sample_root), "--out", str(tmp_path),
+                 "--geometric-augmentation", "model", "--corruptions", "0.5"]) == 2
+    assert "--corruptions needs --geometric-augmentation host" in caplog.text
