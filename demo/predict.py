@@ -20,12 +20,14 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from demo.pipeline.video import VIDEO_SUFFIXES  # PyAV itself loads only when a clip is read
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+BATCH_FILES = 64  # images per model call: bench/results/batch.md
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -49,33 +51,31 @@ def target(option: Path | None, video: Path, several: bool, suffix: str) -> Path
     return option
 
 
-class ProgressBar:
-    """One line on stderr, redrawn in place: name [#####.....] frames."""
-
-    def __init__(self, name: str, width: int = 30):
-        self.name, self.width, self.shown = name, width, -1
-
-    def __call__(self, done: int, total: int):
-        if total <= 0:  # the header gives no frame count (a browser recording): count, no bar
-            if done % 30 == 1:
-                print(f"\r{self.name} {done} frames (length unknown)", end="", file=sys.stderr, flush=True)
-            return
-        total = max(total, done)
-        filled = self.width * done // total
-        if filled != self.shown or done == total:
-            self.shown = filled
-            bar = "#" * filled + "." * (self.width - filled)
-            print(f"\r{self.name} [{bar}] {done}/{total} frames", end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        print(file=sys.stderr, flush=True)
+def print_record(record: dict, as_json: bool, write) -> None:
+    """One file's result as a JSON line, or as text lines (one per face; one summary per video)."""
+    path = record["file"]
+    if as_json:
+        write(json.dumps(record))
+    elif "error" in record:
+        write(f"{path}: error: {record['error']}")
+    elif "frames" in record:
+        ids = record["face_ids"]
+        write(f"{path}: {record['frames']} frames, {len(ids)} face{'s' if len(ids) != 1 else ''} tracked, "
+              f"{record['rows']} face rows -> {record['out']}" + (f", {record['csv']}" if record["csv"] else ""))
+    elif not record["faces"]:
+        write(f"{path}: no face found")
+    else:
+        for f in record["faces"]:
+            top3 = ", ".join(f"{label} {v:.0%}" for label, v in f["top3"])
+            write(f"{path}: box {f['box']} {f['label']} {f['confidence']:.0%} (top 3: {top3})")
 
 
 def main(argv=None) -> int:
-    from demo.pipeline.analyse import analyse
+    from tqdm import tqdm
+
+    from demo.archive.units import image_records, plan, video_record
     from demo.pipeline.classify import ModelStore, ModelUnavailable
     from demo.pipeline.faces import DEFAULT_DETECTOR, DETECTOR_KINDS, FaceDetector
-    from demo.pipeline.images import ImageError, load_rgb
 
     p = argparse.ArgumentParser(prog="python -m demo.predict", description=__doc__.split("\n")[0])
     p.add_argument("paths", nargs="+", help="image or video files, or folders of them")
@@ -91,7 +91,21 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
     p.add_argument("--out", type=Path, help="videos: the annotated MP4, or a folder for several videos")
     p.add_argument("--csv", type=Path, help="videos: every face in every frame as CSV (a file, or a folder)")
+    p.add_argument("--batch", type=int, default=BATCH_FILES, metavar="N",
+                   help=f"images whose faces share one model call (default {BATCH_FILES}; 1: one call per image)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: Ray tasks, with a manifest in --out that makes a "
+                        "rerun do only what is missing (pip install -r requirements-cluster.txt)")
+    p.add_argument("--address", help="ray: an existing cluster (auto, or ray://HOST:10001); default: Ray "
+                                     "started embedded on this machine")
+    p.add_argument("--workers", type=int, help="ray: at most this many units at once (default: every CPU)")
     args = p.parse_args(argv)
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
+    if args.engine == "ray" and args.out is None:
+        p.error("--engine ray needs --out FOLDER: the results, the annotated videos and the manifest go there")
+    if args.engine == "local" and (args.address or args.workers):
+        p.error("--address and --workers are for --engine ray")
 
     # Every path is checked before TensorFlow loads (seconds), so a typo fails at once.
     missing = [str(path) for path in args.paths if not Path(path).exists()]
@@ -105,6 +119,8 @@ def main(argv=None) -> int:
         return 2
     videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
 
+    if args.engine == "ray":
+        return run_on_ray(files, args)
     store = ModelStore(args.weights, runtime=args.runtime)
     try:
         model = store.get(args.model or store.default())
@@ -112,58 +128,102 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     failures = 0
-    with FaceDetector(args.detector) as detector:
-        for path in files:
-            if path in videos:
-                failures += not predict_video(path, model, detector, args, several=len(videos) > 1)
-                continue
-            try:
-                faces = analyse(load_rgb(path), model, detector, args.whole_image)
-                record = {"file": str(path), "faces": faces}
-            except ImageError as err:
-                failures += 1
-                record = {"file": str(path), "error": str(err)}
-            if args.json:
-                print(json.dumps(record))
-            elif "error" in record:
-                print(f"{path}: error: {record['error']}")
-            elif not faces:
-                print(f"{path}: no face found")
+    with FaceDetector(args.detector) as detector, \
+            tqdm(total=len(files), unit="file", desc="files", disable=len(files) < 2, dynamic_ncols=True) as bar:
+        for unit in plan(files, args.batch):
+            if unit.kind == "images":
+                records = image_records(list(unit.paths), model, detector, args.whole_image)
             else:
-                for f in faces:
-                    top3 = ", ".join(f"{label} {v:.0%}" for label, v in f["top3"])
-                    print(f"{path}: box {f['box']} {f['label']} {f['confidence']:.0%} (top 3: {top3})")
+                path = Path(unit.paths[0])
+                out, csv_path = targets(args, path, len(videos) > 1)
+                with frames_bar(path.name, bar) as progress:
+                    records = [video_record(path, out, csv_path, model, detector, progress)]
+            for record in records:
+                failures += "error" in record
+                print_record(record, args.json, bar.write)
+            bar.update(len(unit.paths))
     return 1 if failures else 0
 
 
-def predict_video(path: Path, model, detector, args, several: bool) -> bool:
-    """Annotate one clip as the options say; prints its summary line. True when it worked."""
-    from demo.pipeline.video import VideoError, analyse_video, write_csv
+def targets(args, video: Path, several: bool) -> tuple[Path, Path | None]:
+    """The annotated MP4 and the CSV (or None) of one clip, as --out and --csv say."""
+    out = target(args.out, video, several, ".annotated.mp4") or Path(f"{video.stem}.annotated.mp4")
+    return out, target(args.csv, video, several, ".csv")
 
-    out = target(args.out, path, several, ".annotated.mp4") or Path(f"{path.stem}.annotated.mp4")
-    csv_path = target(args.csv, path, several, ".csv")
-    bar = ProgressBar(path.name)
-    try:
-        info, rows, frames = analyse_video(path, out, model, detector, progress=bar)
-    except VideoError as err:
-        record = {"file": str(path), "error": str(err)}
-    else:
-        if csv_path:
-            write_csv(rows, csv_path, model.class_names)
-        ids = sorted({r.face_id for r in rows})
-        record = {"file": str(path), "frames": frames, "seconds": round(info.seconds, 3), "face_ids": ids,
-                  "rows": len(rows), "out": str(out), "csv": str(csv_path) if csv_path else None}
-    finally:
-        bar.close()
-    if args.json:
-        print(json.dumps(record))
-    elif "error" in record:
-        print(f"{path}: error: {record['error']}")
-    else:
-        print(f"{path}: {record['frames']} frames, {len(record['face_ids'])} face"
-              f"{'s' if len(record['face_ids']) != 1 else ''} tracked, {record['rows']} face rows -> {out}"
-              + (f", {csv_path}" if csv_path else ""))
-    return "error" not in record
+
+@contextmanager
+def frames_bar(name: str, files_bar):
+    """A tqdm bar of one clip's frames (a count, when the header gives no length), under the files' bar."""
+    from tqdm import tqdm
+
+    with tqdm(desc=name, unit="frame", position=1 if files_bar.total > 1 else 0, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int):
+            if total > 0 and bar.total != max(total, done):
+                bar.total = max(total, done)
+            bar.update(done - bar.n)
+
+        yield progress
+
+
+def run_on_ray(files: list[Path], args) -> int:
+    """The job as Ray tasks; the manifest in --out skips what an earlier run finished."""
+    from tqdm import tqdm
+
+    from demo.archive.manifest import Manifest
+    from demo.archive.ray_engine import RayUnavailable, run
+    from demo.archive.units import plan
+    from demo.pipeline.classify import ModelStore
+
+    units = plan(files, args.batch)
+    videos = [Path(u.paths[0]) for u in units if u.kind == "video"]
+    paths = {str(v): targets(args, v, several=True) for v in videos}
+    video_targets = {f"video:{v}": (str(out), str(csv) if csv else None) for v, (out, csv) in paths.items()}
+    store = ModelStore(args.weights, runtime=args.runtime)
+    model = args.model or store.default()
+    if model not in store.names():  # refused here, before a cluster starts; the workers load it
+        print(f"error: model {model!r} is not available (choose one of: {', '.join(store.names()) or 'none'})",
+              file=sys.stderr)
+        return 2
+    settings = {"weights": str(store.folder), "model": model, "runtime": args.runtime, "detector": args.detector,
+                "whole_image": args.whole_image}
+    with Manifest(args.out) as manifest, \
+            tqdm(total=len(files), unit="file", desc="files", dynamic_ncols=True) as bar:
+        todo = [u for u in units if u.key not in manifest.done]
+        bar.update(len(files) - sum(len(u.paths) for u in todo))
+        faces = 0
+
+        def on_done(unit, status, result):
+            nonlocal faces
+            if status == "done":
+                manifest.record(unit.key, "done", records=result)
+                faces += sum(len(r.get("faces", ())) + r.get("rows", 0) for r in result)
+            else:
+                manifest.record(unit.key, "failed", reason=result, files=list(unit.paths))
+            bar.set_postfix(faces=faces, refresh=False)
+            bar.update(len(unit.paths))
+
+        if todo:
+            try:
+                run(todo, settings, video_targets, args.address, args.workers, on_done)
+            except RayUnavailable as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+        failures = 0
+        lines = []
+        for unit in units:
+            entry = manifest.done.get(unit.key)
+            records = entry["records"] if entry else [{"file": p, "error": "not done: see the manifest"}
+                                                       for p in unit.paths]
+            for record in records:
+                failures += "error" in record
+                print_record(record, args.json, lines.append)
+    results = args.out / "results.jsonl" if args.json else args.out / "results.txt"
+    partial = results.with_name(f".{results.name}.partial")
+    partial.write_text("".join(line + "\n" for line in lines))
+    partial.replace(results)
+    for line in lines:
+        print(line)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

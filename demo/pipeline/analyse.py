@@ -63,6 +63,27 @@ def analyse(rgb: np.ndarray, model, detector: FaceDetector | None, whole_image: 
     return [face_record(box, p, model.class_names) for box, p in zip(boxes, probs)]
 
 
+def analyse_batch(images: list[np.ndarray], model, detector: FaceDetector | None,
+                  whole_image: bool = False) -> list[list[dict]]:
+    """analyse() for many images with one model call for all their faces: archives, not streams.
+
+    The model's cost per call is mostly fixed at small batches (bench/results/batch.md), so a
+    folder of photos goes several times faster than one call per image; each face gets the
+    same probabilities as alone, up to float rounding.
+    """
+    found = []
+    for rgb in images:
+        h, w = rgb.shape[:2]
+        boxes = [(0, 0, w, h)] if whole_image else [f.box for f in detector.detect(rgb)]
+        found.append((boxes, [rgb if whole_image else crop_face(rgb, box) for box in boxes]))
+    probs = model.predict([crop for _, crops in found for crop in crops])
+    out, start = [], 0
+    for boxes, _ in found:
+        out.append([face_record(box, p, model.class_names) for box, p in zip(boxes, probs[start:start + len(boxes)])])
+        start += len(boxes)
+    return out
+
+
 def annotate(rgb: np.ndarray, faces: list[dict], timings: dict | None = None) -> np.ndarray:
     timings = {} if timings is None else timings
     with _timed(timings, "draw"):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -70,3 +71,27 @@ def test_served_benchmark_scores_what_the_cli_labels(tiny_models, sample_root, t
         assert row["files"] == row["labelled"] == 21  # --whole-image: every file is one face
         assert 0 <= row["accuracy"] <= 1 and 0 <= row["ece"] <= 1
     assert "| seed_cnn | 21 |" in (tmp_path / "served.md").read_text()
+
+
+def test_batched_images_get_what_each_gets_alone(tiny_models, sample_root, tmp_path):
+    """Faces of many files share a model call (--batch); the records equal one call per file, in order."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "four_faces.jpg", "chelsea_cat_no_face.jpg"):
+        (folder / name).write_bytes((EXAMPLES / name).read_bytes())
+    (folder / "broken.png").write_bytes(b"nope")
+    outputs = {}
+    for batch in ("1", "3", "64"):
+        r = run(["-m", "demo.predict", str(folder), str(sample_root / "test"), "--weights", str(tiny_models),
+                 "--model", "ensemble", "--json", "--batch", batch])
+        assert r.returncode == 1, r.stderr[-2000:]  # broken.png
+        outputs[batch] = [json.loads(line) for line in r.stdout.splitlines()]
+    alone = outputs["1"]
+    assert len(alone) == 4 + 21 and [rec["file"] for rec in alone] == [rec["file"] for rec in outputs["64"]]
+    for batched in (outputs["3"], outputs["64"]):
+        for a, b in zip(alone, batched):
+            assert a.get("error") == b.get("error") and len(a.get("faces", [])) == len(b.get("faces", []))
+            for fa, fb in zip(a.get("faces", []), b.get("faces", [])):
+                assert fa["box"] == fb["box"] and fa["label"] == fb["label"]
+                assert abs(fa["confidence"] - fb["confidence"]) <= 2e-4
+    assert re.search(r"files: 100%.*25/25", r.stderr)
