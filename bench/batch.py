@@ -1,12 +1,15 @@
-"""Archives on one machine: images a second through `python -m demo.predict`, one model call per file or batched.
+"""Archives: images and video frames a second through `python -m demo.predict`, batched or not, in one process or on Ray.
 
-    python bench/batch.py [--images 475] [--models cnn cnn_small] [--batches 1 64] [--out bench/results]
+    python bench/batch.py [--images 100 475] [--models cnn cnn_small] [--batches 1 64] [--ray-nodes 1 2]
+        [--out bench/results] [--readme README.md]
 
 Runs the CLI as a user does (a fresh process: its start, TensorFlow's import and the model's
-load included) on the first --images files of FER2013 test, --whole-image --json, with each
---batch value, and reports wall seconds, images a second over the whole run and over the part
-after the first output line (the steady rate). Writes batch.json and batch.md. A benchmark,
-not a test: pause other work meanwhile.
+load included) on the first N files of FER2013 test (--whole-image --json) and on two 10 s,
+640 x 480 clips with one face: first in one process with each --batch value, then with
+--engine ray on a local cluster (tests/ray_cluster.py: a head and 1 or 2 one-CPU worker nodes,
+separate processes; their start is not timed). Reports wall seconds and images (or frames) a
+second; for images also the time until the first result line. Writes batch.json and batch.md.
+A benchmark, not a test: pause other work meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the clip maker and the local Ray cluster the tests use
+
+from clips import write_clip  # noqa: E402
+from ray_cluster import local_cluster  # noqa: E402
 
 from bench.readme import write_results  # noqa: E402
 from demo.predict import IMAGE_SUFFIXES  # noqa: E402
@@ -32,7 +39,7 @@ FER_TEST = ROOT.parent / "shared" / "datasets" / "fer2013" / "test"
 def sample(n: int, work: Path) -> Path:
     """n FER2013 test images, every class in turn, linked into one folder (the CLI sorts files by name)."""
     folder = work / "faces"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     classes = sorted(p for p in FER_TEST.iterdir() if p.is_dir())
     lists = [sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) for c in classes]
     picked = 0
@@ -44,12 +51,12 @@ def sample(n: int, work: Path) -> Path:
     return folder
 
 
-def run(folder: Path, model: str, batch: int) -> dict:
+def run(folder: Path, model: str, batch: int, extra=(), env=None) -> dict:
     cmd = [sys.executable, "-m", "demo.predict", str(folder), "--whole-image", "--json", "--model", model,
-           "--batch", str(batch)]
+           "--batch", str(batch), *extra]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            env={**(env or os.environ), "TF_CPP_MIN_LOG_LEVEL": "3"})
     first, lines = None, 0
     for _ in proc.stdout:
         lines += 1
@@ -58,33 +65,66 @@ def run(folder: Path, model: str, batch: int) -> dict:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
     end = time.perf_counter()
     steady = (lines - 1) / (end - first) if lines > 1 and end > first else float("nan")
-    return {"images": lines, "seconds": round(end - start, 2), "start_seconds": round(first - start, 2),
-            "images_per_second": round(lines / (end - start), 1), "steady_images_per_second": round(steady, 1)}
+    return {"files": lines, "seconds": round(end - start, 2), "first_line_seconds": round(first - start, 2),
+            "per_second": round(lines / (end - start), 1), "steady_per_second": round(steady, 1)}
+
+
+def clips(work: Path, n: int = 2, seconds: float = 10) -> Path:
+    folder = work / "clips"
+    folder.mkdir()
+    for i in range(n):
+        write_clip(folder / f"clip{i}.mp4", seconds=seconds)
+    return folder
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--images", type=int, default=475)
+    p.add_argument("--images", type=int, nargs="*", default=[100, 475])
     p.add_argument("--models", nargs="*", default=["cnn", "cnn_small"])
     p.add_argument("--batches", nargs="*", type=int, default=[1, 64])
+    p.add_argument("--ray-nodes", nargs="*", type=int, default=[1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "images": args.images, "runs": []}
+              "runs": []}
+
+    def record(row):
+        result["runs"].append(row)
+        print(row, flush=True)
+
     with tempfile.TemporaryDirectory(prefix="ekspresi-batch-") as tmp:
-        folder = sample(args.images, Path(tmp))
+        work = Path(tmp)
+        folders = {n: sample(n, work / f"n{n}") for n in args.images}
+        videos = clips(work)
         for model in args.models:
-            for batch in args.batches:
-                row = {"model": model, "batch": batch, **run(folder, model, batch)}
-                result["runs"].append(row)
-                print(row, flush=True)
-    lines = ["| model | --batch | images | wall s | until the first line, s | images / s | after the first line, images / s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['model']} | {r['batch']} | {r['images']} | {r['seconds']} | {r['start_seconds']} | "
-              f"{r['images_per_second']} | {r['steady_images_per_second']} |" for r in result["runs"]]
-    lines += ["", f"`python -m demo.predict FOLDER --whole-image --json --model M --batch N` on {args.images} "
-                  f"FER2013 test crops (each model under its served views), a fresh process each run; "
-                  f"{result['machine']}. Written by `python bench/batch.py`."]
+            for n, folder in folders.items():
+                for batch in args.batches:
+                    record({"model": model, "engine": "local", "input": f"{n} images", "batch": batch,
+                            **run(folder, model, batch)})
+            r = run(videos, model, 64, ["--out", str(work / "out_local")])
+            record({"model": model, "engine": "local", "input": "2 clips, 600 frames", "batch": 64, **r,
+                    "per_second": round(600 / r["seconds"], 1)})
+        for nodes in args.ray_nodes:
+            with local_cluster(nodes) as (address, env, _):
+                for model in args.models:
+                    ray = ["--engine", "ray", "--address", address]
+                    for n, folder in folders.items():
+                        out = work / f"ray{nodes}_{model}_{n}"
+                        record({"model": model, "engine": f"ray, {nodes} node{'s' if nodes > 1 else ''}",
+                                "input": f"{n} images", "batch": 64,
+                                **run(folder, model, 64, [*ray, "--out", str(out)], env)})
+                    r = run(videos, model, 64, [*ray, "--out", str(work / f"ray{nodes}_{model}_clips")], env)
+                    record({"model": model, "engine": f"ray, {nodes} node{'s' if nodes > 1 else ''}",
+                            "input": "2 clips, 600 frames", "batch": 64, **r, "per_second": round(600 / r["seconds"], 1)})
+    lines = ["| model | engine | input | --batch | wall s | first line after, s | files or frames / s |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['engine']} | {r['input']} | {r['batch']} | {r['seconds']} | "
+              f"{r['first_line_seconds']} | {r['per_second']} |" for r in result["runs"]]
+    lines += ["", "`python -m demo.predict FOLDER --whole-image --json --model M --batch N [--engine ray --address A "
+                  "--out DIR]`: FER2013 test crops (each model under its served views) or two 10 s, 640 x 480 clips "
+                  "with one face (frames a second), a fresh process each run, the wall time including its start "
+                  "(TensorFlow, the model; on Ray also the workers'). Ray: a local cluster of one head without CPUs "
+                  f"and one-CPU worker nodes, on the same {result['machine']} machine. Written by `python bench/batch.py`."]
     write_results(args.out, "batch", result, "\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -23,6 +23,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from demo.archive.job import RANGE_FRAMES
 from demo.pipeline.video import VIDEO_SUFFIXES  # PyAV itself loads only when a clip is read
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("--address", help="ray: an existing cluster (auto, or ray://HOST:10001); default: Ray "
                                      "started embedded on this machine")
     p.add_argument("--workers", type=int, help="ray: at most this many units at once (default: every CPU)")
+    p.add_argument("--range-frames", type=int, default=RANGE_FRAMES, metavar="N",
+                   help=f"ray: a longer video is cut into ranges of N frames, each on its own worker (default {RANGE_FRAMES})")
     args = p.parse_args(argv)
     if args.batch < 1:
         p.error("--batch must be at least 1")
@@ -106,6 +109,8 @@ def main(argv=None) -> int:
         p.error("--engine ray needs --out FOLDER: the results, the annotated videos and the manifest go there")
     if args.engine == "local" and (args.address or args.workers):
         p.error("--address and --workers are for --engine ray")
+    if args.range_frames < 2:
+        p.error("--range-frames must be at least 2")
 
     # Every path is checked before TensorFlow loads (seconds), so a typo fails at once.
     missing = [str(path) for path in args.paths if not Path(path).exists()]
@@ -169,15 +174,10 @@ def run_on_ray(files: list[Path], args) -> int:
     """The job as Ray tasks; the manifest in --out skips what an earlier run finished."""
     from tqdm import tqdm
 
-    from demo.archive.manifest import Manifest
-    from demo.archive.ray_engine import RayUnavailable, run
-    from demo.archive.units import plan
+    from demo.archive.job import run_job
+    from demo.archive.ray_engine import RayUnavailable
     from demo.pipeline.classify import ModelStore
 
-    units = plan(files, args.batch)
-    videos = [Path(u.paths[0]) for u in units if u.kind == "video"]
-    paths = {str(v): targets(args, v, several=True) for v in videos}
-    video_targets = {f"video:{v}": (str(out), str(csv) if csv else None) for v, (out, csv) in paths.items()}
     store = ModelStore(args.weights, runtime=args.runtime)
     model = args.model or store.default()
     if model not in store.names():  # refused here, before a cluster starts; the workers load it
@@ -186,44 +186,33 @@ def run_on_ray(files: list[Path], args) -> int:
         return 2
     settings = {"weights": str(store.folder), "model": model, "runtime": args.runtime, "detector": args.detector,
                 "whole_image": args.whole_image}
-    with Manifest(args.out) as manifest, \
-            tqdm(total=len(files), unit="file", desc="files", dynamic_ncols=True) as bar:
-        todo = [u for u in units if u.key not in manifest.done]
-        bar.update(len(files) - sum(len(u.paths) for u in todo))
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    video_targets = {str(v): tuple(str(p) if p else None for p in targets(args, v, several=True)) for v in videos}
+    with tqdm(total=len(files), unit="file", desc="files", dynamic_ncols=True) as bar:
         faces = 0
 
-        def on_done(unit, status, result):
+        def progress(finished: int, found: int):
             nonlocal faces
-            if status == "done":
-                manifest.record(unit.key, "done", records=result)
-                faces += sum(len(r.get("faces", ())) + r.get("rows", 0) for r in result)
-            else:
-                manifest.record(unit.key, "failed", reason=result, files=list(unit.paths))
+            faces += found
             bar.set_postfix(faces=faces, refresh=False)
-            bar.update(len(unit.paths))
+            bar.update(finished)
 
-        if todo:
-            try:
-                run(todo, settings, video_targets, args.address, args.workers, on_done)
-            except RayUnavailable as err:
-                print(f"error: {err}", file=sys.stderr)
-                return 2
-        failures = 0
-        lines = []
-        for unit in units:
-            entry = manifest.done.get(unit.key)
-            records = entry["records"] if entry else [{"file": p, "error": "not done: see the manifest"}
-                                                       for p in unit.paths]
-            for record in records:
-                failures += "error" in record
-                print_record(record, args.json, lines.append)
-    results = args.out / "results.jsonl" if args.json else args.out / "results.txt"
+        try:
+            records = run_job(files, args.batch, video_targets, args.range_frames, settings, args.out,
+                              args.address, args.workers, progress)
+        except RayUnavailable as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    lines = []
+    for record in records:
+        print_record(record, args.json, lines.append)
+    results = args.out / ("results.jsonl" if args.json else "results.txt")
     partial = results.with_name(f".{results.name}.partial")
     partial.write_text("".join(line + "\n" for line in lines))
     partial.replace(results)
     for line in lines:
         print(line)
-    return 1 if failures else 0
+    return 1 if any("error" in r for r in records) else 0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """Run an archive job's units on Ray: embedded on this machine, or on a cluster you already run.
 
 Each unit is a Ray task (one CPU). A worker process keeps the model and the detector it loaded
-for the next task, so each is loaded once per worker, not once per unit. At most two tasks per
-worker are in flight (Ray's pattern for bounding pending tasks with ray.wait), so a job of a
-million files holds a few hundred results at a time, and each finished unit goes into the
-manifest as soon as it returns. A task on a node that is lost is retried by Ray on another
-node (max_retries); a unit that fails for any other reason is marked failed with its error,
-and the rest go on.
+for the next task, so each is loaded once per worker, not once per unit. Tasks in flight are
+bounded (Ray's pattern with ray.wait), so a job of a million files holds a few hundred results
+at a time, and each finished unit is handed back at once (to go into the manifest). A task on
+a node that is lost is retried by Ray on another node (max_retries); a unit that fails for any
+other reason comes back failed with its error, and the rest go on.
 
 On a cluster, every node must see the files, the output folder and this repository at the
 same paths (a shared file system), and run the same Python environment.
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from demo.archive.units import Unit
@@ -40,15 +39,34 @@ def _loaded(weights: str | None, model: str, runtime: str, detector: str):
     return store.get(model), FaceDetector(detector)
 
 
-def run_unit(unit: Unit, settings: dict, targets: dict) -> list[dict]:
-    """One unit's records; the same function the single process calls."""
+@functools.lru_cache(maxsize=8)
+def _frame_times(path: str) -> list[int]:
+    from demo.archive.video_ranges import frame_times
+
+    return frame_times(Path(path))
+
+
+def run_unit(unit: Unit, settings: dict) -> list[dict]:
+    """One unit's records (or a long video's intermediate results); the single process runs the same code."""
+    from demo.archive import video_ranges
     from demo.archive.units import image_records, video_record
 
     model, detector = _loaded(settings["weights"], settings["model"], settings["runtime"], settings["detector"])
+    path, a = Path(unit.paths[0]), unit.args
+    csv_path = Path(a["csv"]) if a.get("csv") else None
     if unit.kind == "images":
         return image_records(list(unit.paths), model, detector, settings["whole_image"])
-    out, csv_path = targets[unit.key]
-    return [video_record(Path(unit.paths[0]), Path(out), Path(csv_path) if csv_path else None, model, detector)]
+    if unit.kind == "video":
+        return [video_record(path, Path(a["out"]), csv_path, model, detector)]
+    if unit.kind == "range":
+        return [video_ranges.analyse_range(path, _frame_times(str(path)), *a["range"], model, detector)]
+    if unit.kind == "render":
+        video_ranges.render_range(path, _frame_times(str(path)), *a["range"], a["rows"], Path(a["segment"]))
+        return [{"segment": a["segment"]}]
+    if unit.kind == "join":
+        return [video_ranges.join(path, [Path(s) for s in a["segments"]], a["rows"], a["frames"], Path(a["out"]),
+                                  csv_path, model.class_names)]
+    raise ValueError(f"unknown unit kind {unit.kind!r}")
 
 
 def connect(address: str | None):
@@ -66,28 +84,30 @@ def connect(address: str | None):
     return ray
 
 
-def run(units: list[Unit], settings: dict, targets: dict, address: str | None, workers: int | None,
-        on_done: Callable[[Unit, str, list[dict] | str], None]) -> None:
-    """Every unit through Ray tasks; on_done(unit, "done", records) or (unit, "failed", reason) as each ends."""
+def run(units: Iterable[Unit], settings: dict, address: str | None, workers: int | None,
+        on_done: Callable[[Unit, str, list[dict] | str], Iterable[Unit]]) -> None:
+    """Every unit through Ray tasks. on_done(unit, "done", results) or (unit, "failed", reason) is called
+    as each ends and returns the units that became ready (a long video's next phase), which run too."""
     ray = connect(address)
     try:
         task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_unit)
         # --workers caps the tasks running at once; by default every CPU of the cluster works, with a
         # second task queued behind each so that no worker waits for the driver.
         slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1))) * IN_FLIGHT_PER_WORKER
-        settings_ref, targets_ref = ray.put(settings), ray.put(targets)
+        settings_ref = ray.put(settings)
         todo, pending = deque(units), {}
         while todo or pending:
             while todo and len(pending) < slots:
                 unit = todo.popleft()
-                pending[task.remote(unit, settings_ref, targets_ref)] = unit
+                pending[task.remote(unit, settings_ref)] = unit
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 unit = pending.pop(ref)
                 try:
-                    on_done(unit, "done", ray.get(ref))
+                    result = ray.get(ref)
                 except ray.exceptions.RayError as err:
-                    on_done(unit, "failed", f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
+                    todo.extend(on_done(unit, "failed", f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"))
+                else:
+                    todo.extend(on_done(unit, "done", result))
     finally:
         ray.shutdown()
-

@@ -9,17 +9,18 @@ whole or not at all: a video is written under a temporary name and renamed when 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from demo.pipeline.video import VIDEO_SUFFIXES
 
 
-@dataclass(frozen=True)
+@dataclass
 class Unit:
     key: str  # stable across runs: the manifest's name for it
-    kind: str  # "images" or "video"
+    kind: str  # "images", "video", or a long video's "range", "render" and "join" (demo.archive.video_ranges)
     paths: tuple[str, ...]
+    args: dict = field(default_factory=dict)  # what the kind needs besides the paths: targets, a range, rows
 
 
 def plan(files: list[Path], batch: int) -> list[Unit]:

@@ -1,17 +1,14 @@
 """--engine ray on a real local Ray cluster (a head and two one-CPU worker nodes, separate processes).
 
 The same files through the single process and through Ray give the same records, videos and
-CSVs; a worker node killed mid-job loses nothing that the manifest marked done, and a rerun
-of the same command completes the job without writing a half file.
+CSVs, with the clips cut into frame ranges and stitched again; a worker node killed mid-job
+loses nothing that the manifest marked done, and a rerun of the same command completes the
+job without writing a half file.
 """
 
 import csv
 import json
-import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,54 +17,20 @@ from pathlib import Path
 import pytest
 from clips import frames_and_seconds, write_clip
 from conftest import ROOT
+from ray_cluster import cluster_env, kill_node, local_cluster
 
 FER_TEST = ROOT.parent / "shared" / "datasets" / "fer2013" / "test"
-RAY = str(Path(sys.executable).parent / "ray")
-# Ray's token authentication with this test's own token: every process of the cluster and the driver share it.
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
-       "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 MODEL = ["--model", "cnn_small"]  # the cheapest shipped model: the test is about the engine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpus(address: str) -> float:
-    out = subprocess.run([RAY, "status", "--address", address], capture_output=True, text=True, env=ENV,
-                         timeout=60).stdout
-    for line in out.splitlines():  # " 0.0/2.0 CPU"
-        if line.strip().endswith(" CPU") and "/" in line:
-            return float(line.split("/")[1].split()[0])
-    return 0.0
+RANGES = ["--range-frames", "25"]  # both clips cut: 60 frames in 3 ranges, 45 in 2
+ENV = cluster_env()  # every process of the cluster and the driver share its token
 
 
 @pytest.fixture(scope="module")
 def cluster():
     if not FER_TEST.is_dir():
         pytest.skip(f"needs FER2013 at {FER_TEST}")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard=false",
-                    "--disable-usage-stats"], check=True, env=ENV, capture_output=True, timeout=180)
-    # Each worker node is its own `ray start --block` process in its own session: killing that
-    # session is losing the node.
-    nodes = [subprocess.Popen([RAY, "start", "--address", address, "--num-cpus", "1", "--block"], env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-             for _ in range(2)]
-    try:
-        deadline = time.monotonic() + 120
-        while cpus(address) < 2:
-            assert time.monotonic() < deadline, "the two worker nodes did not join"
-            time.sleep(2)
+    with local_cluster(2, ENV) as (address, _, nodes):
         yield address, nodes
-    finally:
-        for node in nodes:
-            if node.poll() is None:
-                os.killpg(node.pid, signal.SIGTERM)
-        subprocess.run([RAY, "stop", "--force"], env=ENV, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +93,7 @@ def test_ray_gives_what_the_single_process_gives(cluster, archive, single, tmp_p
     address, _ = cluster
     out = tmp_path / "ray"
     r = predict(str(archive), "--json", "--whole-image", "--out", str(out), "--csv", str(out), *MODEL,
-                "--engine", "ray", "--address", address)
+                "--engine", "ray", "--address", address, *RANGES)
     assert r.returncode == 0, r.stderr[-3000:]
     records = {rec["file"]: rec for rec in map(json.loads, r.stdout.splitlines())}
     same_records(records, single[1])
@@ -143,7 +106,7 @@ def test_a_lost_node_and_a_rerun_finish_the_job_without_doing_done_work_twice(cl
     address, nodes = cluster
     out = tmp_path / "ray"
     cmd = [sys.executable, "-m", "demo.predict", str(archive), "--json", "--whole-image", "--out", str(out),
-           "--csv", str(out), *MODEL, "--engine", "ray", "--address", address, "--batch", "8"]
+           "--csv", str(out), *MODEL, "--engine", "ray", "--address", address, "--batch", "8", *RANGES]
     job = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 300
@@ -151,7 +114,7 @@ def test_a_lost_node_and_a_rerun_finish_the_job_without_doing_done_work_twice(cl
         assert job.poll() is None, job.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no unit finished"
         time.sleep(0.2)
-    os.killpg(nodes[0].pid, signal.SIGKILL)  # one worker node, with the tasks it was running
+    kill_node(nodes[0])  # one worker node, with the tasks it was running
     try:
         job.communicate(timeout=400)  # Ray retries the lost node's tasks on the other one
     except subprocess.TimeoutExpired:
@@ -165,7 +128,8 @@ def test_a_lost_node_and_a_rerun_finish_the_job_without_doing_done_work_twice(cl
     entries = [json.loads(line) for line in manifest.read_text().splitlines()]
     done = [e["unit"] for e in entries if e["status"] == "done"]
     assert len(done) == len(set(done)), "a unit the manifest marked done was done again"
-    assert set(done_before) <= set(done) and len(set(done)) == 25 + 2  # 200 images by 8, two clips
+    # 200 images by 8; each clip's ranges (3 + 2), their renders and a join
+    assert set(done_before) <= set(done) and len(set(done)) == 25 + 2 * (3 + 2) + 2
     records = {rec["file"]: rec for rec in map(json.loads, r.stdout.splitlines())}
     same_records(records, single[1])
     same_videos(out, single[0])
