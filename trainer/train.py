@@ -83,6 +83,9 @@ def parse_args(argv=None):
     p.add_argument("--corruptions", type=float, default=0.0, metavar="SHARE",
                    help="put this share of training images under a random camera corruption, kind and severity "
                         "drawn per image (trainer.corruptions; needs --geometric-augmentation host; default 0)")
+    p.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="the weights to ship: the epoch best on clean val accuracy (default), or the last epoch "
+                        "(when clean val is not the whole criterion, e.g. corruption training: choose on val after)")
     p.add_argument("--soft-targets", metavar="PATH.npy",
                    help="(train images, classes) probabilities to learn instead of the one-hot labels, in the "
                         "data folder's order (written by trainer.distill)")
@@ -331,6 +334,9 @@ def main(argv=None) -> int:
     if args.corruptions and args.geometric_augmentation != "host":
         log.error("--corruptions needs --geometric-augmentation host")
         return 2
+    if args.keep == "last" and args.no_resume_checkpoint:
+        log.error("--keep last needs the last epoch's checkpoint: drop --no-resume-checkpoint")
+        return 2
     if not 0 <= args.corruptions <= 1:
         log.error("--corruptions is a share of the images, within [0, 1]")
         return 2
@@ -476,9 +482,12 @@ def main(argv=None) -> int:
     }
     history = out / f"{args.model}.history.json"
     history.write_text(json.dumps(state["history"], indent=1))
-    path = export(args, input_shape, ckpt / "best.weights.h5", meta)
-    log.info("saved %s (best val accuracy %.4f at epoch %d)", path, state["best_val_accuracy"],
-             state["best_epoch"])
+    if args.keep == "last":
+        meta["kept_epoch"] = state["epoch"]
+        meta["kept_val_accuracy"] = state["history"][-1].get("val_accuracy")
+    path = export(args, input_shape, ckpt / ("last.keras" if args.keep == "last" else "best.weights.h5"), meta)
+    log.info("saved %s (%s; best val accuracy %.4f at epoch %d)", path, f"{args.keep} epoch",
+             state["best_val_accuracy"], state["best_epoch"])
     return 0
 
 

@@ -202,3 +202,17 @@ def test_init_from_starts_at_a_trained_file_and_refuses_another_layout(sample_ro
     assert main([*common[:3], "16", *common[4:], "--out", str(tmp_path / "x"),
                  "--init-from", str(first / "cnn.keras")]) == 2
     assert "not a model of this layout" in caplog.text
+
+
+def test_keep_last_ships_the_last_epoch_with_corruptions_on_the_host(sample_root, tmp_path):
+    """--keep last exports the final epoch (not the best on clean val), in float32, from a mixed-precision run."""
+    assert main(["--model", "cnn", "--width", "8", "--geometric-augmentation", "host", "--corruptions", "0.5",
+                 "--epochs", "2", "--batch-size", "8", "--max-steps", "2", "--precision", "mixed_bfloat16",
+                 "--keep", "last", "--data", str(sample_root), "--out", str(tmp_path), "--quiet"]) == 0
+    meta = json.loads((tmp_path / "cnn.json").read_text())
+    assert meta["kept_epoch"] == 2 and meta["settings"]["corruptions"] == 0.5
+    shipped = keras.saving.load_model(tmp_path / "cnn.keras")
+    last = keras.saving.load_model(tmp_path / "checkpoints" / "cnn" / "last.keras")
+    assert shipped.dtype_policy.name == "float32"
+    for a, b in zip(shipped.get_weights(), last.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b, dtype=a.dtype), rtol=0, atol=0)
