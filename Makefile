@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 FER2013 ?= ../shared/datasets/fer2013
 MOBILENET_WEIGHTS := build/mobilenet_v2_torchvision_notop.weights.h5
 
-.PHONY: run test lint install install-dev mobilenet-weights gpu-inputs compare calibrate robust-cnn distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 resnet50 bench soak webcam video-bench export runtimes space clean
+.PHONY: run test lint install install-dev mobilenet-weights gpu-inputs compare calibrate distill-cnn distill-cnn-2 distill-cnn-small train-cnn-wide distill-cnn-6 seed-baseline train-cnn train-mobilenetv2 resnet50 bench soak webcam video-bench export runtimes browser-vendor space clean
 
 run: $(VENV)/.run
 	$(PY) app.py
@@ -121,20 +121,32 @@ distill-cnn-6: $(VENV)/.dev
 	    --lr 3e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
 	    --time-budget 120 --quiet $(RESUME)
 
-# The shipped cnn made robust to camera corruptions (issue 47): fine-tuned from the cnn shipped
-# before, half of the training images under a random corruption (trainer.corruptions), learning
-# the shipped ensemble members' predictions on the clean image (their mirror views), so clean
-# accuracy holds. The last epoch is shipped: on val it kept clean accuracy within 0.5 points and held
-# up far better under corruption than the epoch best on clean val alone (weights/README.md).
-# ROBUST_ARGS adds options (--max-steps 5 --epochs 1 for a rehearsal).
-ROBUST_TEACHERS ?= weights/cnn.keras weights/cnn_medium.keras weights/cnn_small.keras weights/mobilenetv2.keras
-ROBUST_OUT ?= runs/robust_cnn
+# The shipped CNNs made robust to camera corruptions (issue 47): each fine-tuned from its own
+# file as shipped before (round 6, taken from git at ROUND6_COMMIT), half of the training images
+# under a random corruption (trainer.corruptions), learning the round-6 ensemble members'
+# predictions on the clean image (their mirror views), so clean accuracy holds. The last epoch is
+# shipped: on val it kept clean accuracy within 0.5 points and held up far better under
+# corruption than the epoch best on clean val alone (weights/README.md).
+# `make robust-cnn`, `make robust-cnn_medium`, `make robust-cnn_small` write runs/robust_NAME/cnn.*;
+# copy them to weights/NAME.* to ship. ROBUST_ARGS adds options (--max-steps 5 --epochs 1 for a rehearsal).
+ROUND6_COMMIT := befaaf3
+ROUND6 := runs/teachers/round6
+ROBUST_TEACHERS := $(ROUND6)/cnn.keras $(ROUND6)/cnn_medium.keras $(ROUND6)/cnn_small.keras $(ROUND6)/mobilenetv2.keras
 ROBUST_ARGS ?=
-robust-cnn: $(VENV)/.dev
-	$(PY) -m trainer.distill --teachers $(ROBUST_TEACHERS) --data $(FER2013) --out $(ROBUST_OUT) --views mirror -- \
-	    --model cnn --width 64 --init-from weights/cnn.keras --geometric-augmentation host --corruptions 0.5 \
+ROBUST_WIDTH_cnn := 64
+ROBUST_WIDTH_cnn_medium := 48
+ROBUST_WIDTH_cnn_small := 32
+ROBUST_MINUTES_cnn := 65
+ROBUST_MINUTES_cnn_medium := 25
+ROBUST_MINUTES_cnn_small := 30
+$(ROUND6)/%.keras:
+	mkdir -p $(ROUND6) && git show $(ROUND6_COMMIT):weights/$*.keras > $@.tmp && mv $@.tmp $@
+.SECONDARY: $(ROBUST_TEACHERS)
+robust-%: $(VENV)/.dev $(ROBUST_TEACHERS)
+	$(PY) -m trainer.distill --teachers $(ROBUST_TEACHERS) --data $(FER2013) --out runs/robust_$* --views mirror -- \
+	    --model cnn --width $(ROBUST_WIDTH_$*) --init-from $(ROUND6)/$*.keras --geometric-augmentation host --corruptions 0.5 \
 	    --mixup 0.2 --lr 2e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \
-	    --time-budget 65 --keep last --quiet $(RESUME) $(ROBUST_ARGS)
+	    --time-budget $(ROBUST_MINUTES_$*) --keep last --quiet $(RESUME) $(ROBUST_ARGS)
 
 # ResNet50, trained on this CPU in bfloat16 (AMX) and distilled from the shipped ensemble:
 # 1. the ensemble's predictions on train (trainer.served; cached under the files' hashes),
@@ -171,6 +183,10 @@ bench: $(VENV)/.dev
 # Video analysis end to end (decode to encode), frames per second: bench/results/video.{json,md}.
 video-bench: $(VENV)/.dev
 	$(PY) bench/video.py --readme README.md
+
+# The browser mode's libraries, pinned, from the npm registry into demo/web/browser/vendor/ (committed).
+browser-vendor:
+	bash tools/vendor_browser.sh
 
 # The live webcam in headless Chromium: frames per second and lag, bench/results/webcam.{json,md}.
 webcam: $(VENV)/.dev

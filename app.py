@@ -20,7 +20,9 @@ from demo.guards.closed_routes import ClosedRoutes  # noqa: E402
 from demo.guards.no_store import NoStore  # noqa: E402
 from demo.guards.results import ResultFiles  # noqa: E402
 from demo.guards.server_files import ServerFiles  # noqa: E402
+from demo.pipeline.classify import ModelStore  # noqa: E402
 from demo.pipeline.video import MAX_VIDEO_BYTES  # noqa: E402
+from demo.web.browser_files import BrowserFiles, OnnxExports  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 for noisy in ("httpx", "urllib3"):  # one line per request otherwise
@@ -32,7 +34,9 @@ atexit.register(files.close)
 
 from demo.web.page import CSS, SESSIONS_KEPT, build_app  # noqa: E402
 
-demo = build_app(results=ResultFiles(files.results))
+store = ModelStore()
+demo = build_app(results=ResultFiles(files.results), store=store)
+exports = OnnxExports(store)  # the live tab's browser mode loads each model's ONNX export
 files.keep_existing()  # Gradio's copies of the shipped examples
 files.start()
 
@@ -43,12 +47,15 @@ def _stop(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
+    if os.environ.get("EKSPRESI_EXPORT_AT_START", "1") == "1":  # tests export on demand instead
+        exports.prepare_all()  # in the background: the first viewer of a model need not wait for its export
     try:
         demo.queue(default_concurrency_limit=4).launch(
             max_file_size=MAX_VIDEO_BYTES,  # per uploaded file; images: 25 MB, refused by demo.pipeline.images
             app_kwargs={"middleware": [Middleware(ClosedRoutes),  # Gradio routes this page does not use
                                        Middleware(BodyLimit),  # every other request body
-                                       Middleware(NoStore)]},  # nothing served is kept in the browser's cache
+                                       Middleware(NoStore),  # nothing served is kept in the browser's cache
+                                       Middleware(BrowserFiles, exports=exports)]},  # /live/: the browser mode's files
             # Spaces set GRADIO_SSR_MODE=true, which puts a Node server in front of this one: it
             # would receive every request before BodyLimit and the gate, so the page is served
             # from Python only, as it is tested (tests/server.py sets that variable too).

@@ -7,10 +7,14 @@ Headless Chromium (Debian's, set up by Playwright) gets a fake camera that plays
 squares in the top-left corner. In the page, a sampler reads the number of the frame the
 camera shows now (the <video>) and of the annotated frame on screen (the live result's
 <img>, mirrored like the preview, so its squares sit top-right in reverse order); their
-difference is the lag. It runs against the real server (python app.py) for:
-one viewer with the default model, two viewers at once, and one viewer with a slower model
-(the ensemble of two copies of the shipped cnn, which doubles the model's work). Writes
-webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
+difference is the lag. It runs against the real server (python app.py) in both live modes. Server mode (frames sent
+to the server, annotated frames back): one, two and four viewers with the default model, and one
+viewer with a slower model (the ensemble of two copies of the shipped cnn, which doubles the
+model's work). Browser mode (detector and model in the page, demo/web/browser/): one, two and four
+viewers; there the sampler reads the overlay canvas, which shows the camera frame the boxes were
+computed on, and the page reports how old each face's emotion is. Every case also counts the
+server process's CPU seconds per viewer-minute and the page's requests to the server while it is
+measured. Writes webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
 
 Playwright only sets the pages up and reads the samples back: it connects to a Chromium
 started here over the DevTools protocol and disconnects for the measured seconds. Attached,
@@ -45,6 +49,7 @@ CHROMIUM = os.environ.get("EKSPRESI_CHROMIUM", "/usr/bin/chromium")
 FPS, LOOP = 30, 120  # the fake camera: 30 frames a second, 4 seconds, then again from the start
 BITS, SQUARE, MARGIN = 8, 20, 10  # frame number: 8 squares of 20 px, 10 px from the top-left corner
 SIZE = (640, 480)
+IDLE_S = 15
 
 SAMPLER = """({bits, square, margin, loop, fps, width}) => {
   // Reads only the strip with the squares (a full-frame copy per sample would slow the page).
@@ -85,6 +90,39 @@ SAMPLER = """({bits, square, margin, loop, fps, width}) => {
 }"""
 
 
+BROWSER_SAMPLER = """({bits, square, margin, loop, fps, width}) => {
+  const stripW = margin + bits * square + margin, stripH = margin + square + margin;
+  const canvas = document.createElement('canvas'); canvas.width = stripW; canvas.height = stripH;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const read = (el, w, mirrored) => {
+    const s = w / width;
+    ctx.drawImage(el, mirrored ? w - stripW * s : 0, 0, stripW * s, stripH * s, 0, 0, stripW, stripH);
+    const data = ctx.getImageData(0, 0, stripW, stripH).data;
+    let n = 0;
+    for (let i = 0; i < bits; i++) {
+      const x = margin + i * square + square / 2, y = margin + square / 2;
+      const px = ((y * stripW) + (mirrored ? stripW - x : x)) * 4;
+      n = n * 2 + ((data[px] + data[px + 1] + data[px + 2]) / 3 > 128 ? 1 : 0);
+    }
+    return n < loop ? n : null;
+  };
+  // Each overlay frame once, as it is drawn: the canvas holds the camera frame its boxes were
+  // computed on, the <video> the frame the camera shows now.
+  window.__samples = []; let last = null;
+  const live = window.ekspresiLive, draw = live.draw.bind(live);
+  live.draw = (tracks) => {
+    draw(tracks);
+    if (window.__until && performance.now() > window.__until) return;
+    const shown = read(live.canvas, live.canvas.width, true);
+    if (shown === null || shown === last) return;
+    last = shown;
+    const now = read(live.video, live.video.videoWidth, false);
+    if (now === null) return;
+    window.__samples.push([performance.now(), shown, ((now - shown) % loop + loop) % loop * 1000 / fps]);
+  };
+}"""
+
+
 def frame_with_number(base: Image.Image, n: int) -> Image.Image:
     im = base.copy()
     for i in range(BITS):
@@ -106,8 +144,8 @@ def write_numbered_y4m(path: Path) -> None:
             f.write(b"FRAME\n" + ycc[..., 0].astype(np.uint8).tobytes() + cb.tobytes() + cr.tobytes())
 
 
-def open_viewer(browser, url: str, model_label: str | None):
-    """A new window with the webcam streaming and the sampler installed (the camera is allowed by flag).
+def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"):
+    """A new window with the webcam running in `mode` and the sampler installed (the camera is allowed by flag).
 
     A window each, not a tab each: of two tabs in one window only the front one is visible
     and gets animation frames, and a click in the other waited for one that never came (3
@@ -119,17 +157,32 @@ def open_viewer(browser, url: str, model_label: str | None):
         browser.new_browser_cdp_session().send("Target.createTarget", {"url": "about:blank", "newWindow": True})
     page = opened.value
     page.set_viewport_size({"width": 1280, "height": 1000})
-    page.goto(url, wait_until="load")
+    page.goto(f"{url}?live={mode}", wait_until="load")
+    page.evaluate("performance.setResourceTimingBufferSize(1000000)")  # count every request while measured
     if model_label:
         page.get_by_label("Model").first.click()
         page.get_by_role("option", name=model_label).click()
     page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.get_by_label("capture photo").first.click()
-    page.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
-    page.evaluate(SAMPLER, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS,
+    sampler = SAMPLER
+    if mode == "browser":
+        page.wait_for_function("window.ekspresiLive && / in this browser$/.test(window.ekspresiLive.status.textContent)",
+                               timeout=180_000)
+        page.locator(".ekspresi-live-start").click()
+        page.wait_for_function("window.ekspresiLive.summary().classified >= 5", timeout=60_000)
+        sampler = BROWSER_SAMPLER
+    else:
+        page.get_by_text("Click to Access Webcam").click()
+        page.get_by_label("capture photo").first.click()
+        page.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
+    page.evaluate(sampler, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS,
                             "width": SIZE[0]})
     return page
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_chromium(video: Path, work: Path):
@@ -169,50 +222,96 @@ def summarise(samples: list, seconds: float) -> dict:
             "lag_p50_by_10s_ms": [round(float(np.median(lag[window == w])), 1) for w in np.unique(window)]}
 
 
-def run_case(pw, video: Path, work: Path, url: str, viewers: int, model_label: str | None, seconds: float,
-             attached: bool = False) -> list[dict]:
-    """Each viewer's figures over `seconds`, one window each in a fresh Chromium."""
+def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str | None, seconds: float,
+             attached: bool = False, mode: str = "server", screenshot: Path | None = None) -> tuple[list[dict], dict]:
+    """Each viewer's figures over `seconds`, one window each in a fresh Chromium; and the server's."""
+    url = server.url
     chromium, endpoint = start_chromium(video, work)
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
-        pages = [open_viewer(browser, url, model_label) for _ in range(viewers)]
+        pages = [open_viewer(browser, url, model_label, mode) for _ in range(viewers)]
         for page in pages:  # reconnecting takes a while: each page stops sampling on its own
-            page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; }",
-                          seconds * 1000)
+            page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; "
+                          "window.__requestsBefore = performance.getEntriesByType('resource').length; "
+                          "if (window.ekspresiLive) window.ekspresiLive.resetStats(); }", seconds * 1000)
+        cpu_before = cpu_seconds(server.proc.pid)
         if not attached:
             browser.close()  # over CDP this only disconnects: the pages stream on, unobserved
         time.sleep(seconds)
+        cpu = cpu_seconds(server.proc.pid) - cpu_before
         if not attached:  # a new connection has new page objects for the same windows
             browser = pw.chromium.connect_over_cdp(endpoint)
             pages = [page for page in browser.contexts[0].pages if page.url.startswith(url)]
+        if screenshot:  # the live tab as its viewer sees it, overlay on the face
+            pages[0].screenshot(path=str(screenshot), full_page=True)
         results = []
         for page in pages:
             result = summarise(page.evaluate("window.__samples"), seconds)
-            readout = re.findall(r"\S+ · \d+ ms per frame[^\n]*", page.evaluate("document.body.innerText"))
-            result["last_readout"] = readout[0] if readout else ""
+            # Requests the page made to the server while measured (a stream's frames among them).
+            result["requests_to_server"] = page.evaluate(
+                "performance.getEntriesByType('resource').slice(window.__requestsBefore)"
+                ".filter((e) => e.name.includes('/gradio_api/')).length")
+            if mode == "browser":
+                live = page.evaluate("window.ekspresiLive.summary()")
+                result["emotion_age_p95_ms"] = round(live["age_p95"], 1) if live["age_p95"] is not None else None
+                result["emotion_age_max_ms"] = round(live["age_max"], 1) if live["age_max"] is not None else None
+                result["classify_ms_p50"] = live["classify_ms_p50"] and round(live["classify_ms_p50"], 1)
+                result["overlay_fps"] = round(live["fps"], 1)
+                # The page's own clock, finer than one camera frame: from the frame's capture time
+                # to its overlay drawn.
+                result["page_lag_p50_ms"] = round(live["lag_p50"], 1)
+                result["page_lag_p95_ms"] = round(live["lag_p95"], 1)
+                result["last_readout"] = page.locator(".ekspresi-live-readout").text_content()
+            else:
+                readout = re.findall(r"\S+ · \d+ ms per frame[^\n]*", page.evaluate("document.body.innerText"))
+                result["last_readout"] = readout[0] if readout else ""
             results.append(result)
         browser.close()
-        return results
+        idle = server.idle_cpu_s_per_minute * seconds / 60  # what the server spends with nobody watching
+        return results, {"cpu_s_per_viewer_minute": round(cpu / viewers / (seconds / 60), 2),
+                         "cpu_s_per_viewer_minute_above_idle": round((cpu - idle) / viewers / (seconds / 60), 2),
+                         "idle_cpu_s_per_minute": round(server.idle_cpu_s_per_minute, 2)}
     finally:
         chromium.terminate()
         chromium.wait(30)
 
 
+def page_lag(viewer: dict) -> str:
+    """The browser mode's lag on the page's own clock, finer than one camera frame."""
+    return f" ({viewer['page_lag_p95_ms']:.0f})" if "page_lag_p95_ms" in viewer else ""
+
+
+def cpu(figures: dict) -> str:
+    if "cpu_s_per_viewer_minute" not in figures:
+        return "-"
+    return f"{figures['cpu_s_per_viewer_minute']:.2f} ({figures['cpu_s_per_viewer_minute_above_idle']:.2f})"
+
+
 def markdown(result: dict) -> str:
-    lines = ["| case | viewer | fps shown | frames dropped | lag p50 ms | lag p95 ms | lag p50 ms, each 10 s |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| case | viewer | fps shown | frames dropped | lag p50 ms | lag p95 ms | lag p50 ms, each 10 s | "
+             "emotion age p95 / max ms | requests to the server | server CPU s per viewer-minute (above idle) |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for case in result["cases"]:
         for i, v in enumerate(case["viewers"], 1):
+            age = (f"{v['emotion_age_p95_ms']:.0f} / {v['emotion_age_max_ms']:.0f}"
+                   if v.get("emotion_age_p95_ms") is not None else "-")
             lines.append(f"| {case['name']} | {i} | {v['fps']} | {v.get('frames_dropped', '-')} | "
-                         f"{v.get('lag_p50_ms', '-')} | {v.get('lag_p95_ms', '-')} | "
-                         f"{' '.join(f'{x:.0f}' for x in v.get('lag_p50_by_10s_ms', []))} |")
+                         f"{v.get('lag_p50_ms', '-')} | {v.get('lag_p95_ms', '-')}{page_lag(v)} | "
+                         f"{' '.join(f'{x:.0f}' for x in v.get('lag_p50_by_10s_ms', []))} | {age} | "
+                         f"{v.get('requests_to_server', '-')} | {cpu(case.get('server', {}))} |")
     lines += ["", f"Headless Chromium with a 640 x 480, {FPS} fps fake camera, the server on the same machine "
                   f"({result['machine']}), {result['seconds']:.0f} s per case. Lag: from the camera showing a "
-                  f"frame to the annotated frame on screen, read from numbers drawn into the frames "
-                  f"(resolution one camera frame, {1000 / FPS:.0f} ms). "
+                  f"frame to the annotated frame on screen (browser mode: to the overlay drawn with the boxes computed on "
+                  f"it), read from numbers drawn into the frames "
+                  f"(resolution one camera frame, {1000 / FPS:.0f} ms; 0 means the overlay was drawn on the frame the camera "
+                  f"still showed). In brackets, browser mode: the same lag p95 on the page's own clock, from the "
+                  f"frame's capture time to its overlay drawn. Emotion age: how long ago the emotion shown on a face was "
+                  f"computed. "
                   + ("Playwright stayed connected while measuring. " if result.get("playwright_attached") else
                      "Playwright sets the tabs up, then disconnects while they are measured. ")
-                  + "Written by `python bench/webcam.py`."]
+                  + "Server CPU: the app process's user and system seconds while measured, per viewer and minute; "
+                  + "in brackets less what the same server spent idle, with no page open, over "
+                  + f"{IDLE_S} s before the case (Gradio's own loops). Written by `python bench/webcam.py`."]
     return "\n".join(lines) + "\n"
 
 
@@ -230,34 +329,44 @@ def run_cases(args, work: Path) -> dict:
     for suffix in (".keras", ".json"):
         shutil.copy(keras_files[0].with_suffix(suffix), slow / f"{default}{suffix}")
         shutil.copy(keras_files[0].with_suffix(suffix), slow / f"{default}_copy{suffix}")
-    cases = [(f"{default}, 1 viewer", args.weights, 1, None), (f"{default}, 2 viewers", args.weights, 2, None),
-             ("ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models")]
+    cases = [(f"browser mode, {default}, {n} viewer{'s' if n > 1 else ''}", args.weights, n, None, "browser")
+             for n in (1, 2, 4)]
+    cases += [(f"server mode, {default}, {n} viewer{'s' if n > 1 else ''}", args.weights, n, None, "server")
+              for n in (1, 2, 4)]
+    cases.append(("server mode, ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models", "server"))
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "seconds": args.seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
     with sync_playwright() as pw:
         # Two viewers are two windows of one browser: a second browser process on the same two
         # cores measured slower still (4 frames a second each against 6).
-        for i, (name, weights, viewers, label) in enumerate(cases):
+        for i, (name, weights, viewers, label, mode) in enumerate(cases):
             if args.cases is not None and i not in args.cases:
                 continue
             with running_app(weights, work / f"app-{i}.log", tmp=work) as server:
+                before = cpu_seconds(server.proc.pid)
+                time.sleep(IDLE_S)  # the server's own cost with no viewer, the baseline of the CPU column
+                server.idle_cpu_s_per_minute = (cpu_seconds(server.proc.pid) - before) / IDLE_S * 60
                 print(f"{name} ...", flush=True)
-                viewers_result = run_case(pw, video, work, server.url, viewers, label, args.seconds, args.attached)
-                print(viewers_result, flush=True)
-                result["cases"].append({"name": name, "viewers": viewers_result})
+                shot = args.out / f"webcam_{mode}.png" if viewers == 1 and label is None else None
+                viewers_result, figures = run_case(pw, video, work, server, viewers, label, args.seconds,
+                                                   args.attached, mode, shot)
+                print(viewers_result, figures, flush=True)
+                result["cases"].append({"name": name, "mode": mode, "viewers": viewers_result, "server": figures})
     return result
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--seconds", type=float, default=40)
     p.add_argument("--weights", type=Path, default=ROOT / "weights")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")
-    p.add_argument("--cases", type=int, nargs="*", help="run only these cases (0: one viewer, 1: two, 2: slow model)")
+    p.add_argument("--cases", type=int, nargs="*", help="run only these cases (0-2: browser mode, 1, 2, 4 viewers; 3-5: server mode, the same; "
+                        "6: server mode, slow model)")
     p.add_argument("--attached", action="store_true",
                    help="keep Playwright connected while measuring (its own cost then counts against the page)")
     args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ekspresi-webcam-"))
     try:
         result = run_cases(args, work)
@@ -265,13 +374,14 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(result)
-    one = result["cases"][0]["viewers"][0]
-    line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium: {one['fps']} annotated frames "
-            f"a second for one viewer with the {result['model']} model, lag p50 {one['lag_p50_ms']:.0f} ms and p95 "
-            f"{one['lag_p95_ms']:.0f} ms; "
-            + "".join(f"{len(c['viewers'])} viewers at once, {' and '.join(str(v['fps']) for v in c['viewers'])} "
-                      f"frames a second; " for c in result["cases"] if len(c["viewers"]) > 1)
-            + "[all cases](bench/results/webcam.md).")
+    def viewers_line(mode):
+        cases = [c for c in result["cases"] if c.get("mode") == mode and "slow" not in c["name"]]
+        return "; ".join(f"{len(c['viewers'])} viewer{'s' if len(c['viewers']) > 1 else ''} "
+                         f"{' / '.join(str(v['fps']) for v in c['viewers'])} fps (lag p95 "
+                         f"{max(v.get('lag_p95_ms', 0) for v in c['viewers']):.0f} ms)" for c in cases)
+    line = (f"Live webcam, measured by `bench/webcam.py` in headless Chromium on this 2-core machine with the "
+            f"{result['model']} model: in browser mode (the default) {viewers_line('browser')}; in server mode "
+            f"{viewers_line('server')} ([all cases](bench/results/webcam.md)).")
     write_results(args.out, "webcam", result, table, args.readme, line)
     print(table)
     return 0

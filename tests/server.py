@@ -45,7 +45,7 @@ def running_app(weights: Path, log_path: Path, timeout: float = 180, tmp: Path |
     tmp = Path(tmp or tempfile.mkdtemp(prefix="server-tmp-", dir=log_path.parent))
     env = {**os.environ, "EKSPRESI_WEIGHTS": str(weights), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
-           "TMPDIR": str(tmp),
+           "TMPDIR": str(tmp), "EKSPRESI_EXPORT_AT_START": "0", "EKSPRESI_CACHE": str(log_path.parent / "cache"),
            "GRADIO_SSR_MODE": "true"}  # as Hugging Face Spaces set it: the app must not follow it
     env.pop("GRADIO_TEMP_DIR", None)
     url = f"http://127.0.0.1:{port}/"

@@ -51,7 +51,8 @@ STREAM_EVERY_S = 0.04
 # then decoded, annotated and encoded again by the server, so its pixel count sets the cost.
 LIVE_CAPTURE = (640, 480)
 EXPIRY = f"{MAX_AGE_S // 60} minutes"
-PRIVACY = (f"Webcam frames are analysed in memory and never written to disk; the timeline of your faces' emotions "
+PRIVACY = (f"The Webcam tab runs in your browser by default: no camera frame leaves it. In its server mode, "
+           f"frames are analysed in memory and never written to disk, and the timeline of your faces' emotions "
            f"is forgotten when you close the tab. Images and videos you upload, and "
            f"their results, are deleted from the server within {EXPIRY}, and all of them when the server stops; "
            f"nothing is logged but a one-line reason when a file is refused.")
@@ -292,6 +293,26 @@ def models_markdown(store: ModelStore) -> str:
     return "\n".join(lines) or "No trained model in the weights folder yet."
 
 
+LIVE_MODES = ("browser", "server")
+BROWSER_MOUNT = ("const root = element.querySelector('.ekspresi-live') || element;"
+                 "import('/live/app/live.mjs').then((m) => m.mount(root));")
+BROWSER_MODEL = "(m) => { if (window.ekspresiLive) window.ekspresiLive.setModel(m); return [m]; }"
+BROWSER_MODE = "(mode) => { if (mode !== 'browser' && window.ekspresiLive) window.ekspresiLive.stop(); return [mode]; }"
+
+
+def show_mode(mode: str):
+    """The browser's live block or the server's stream, never both."""
+    mode = mode if mode in LIVE_MODES else "browser"
+    return gr.update(visible=mode == "browser"), gr.update(visible=mode == "server")
+
+
+def mode_from_address(request: gr.Request):
+    """?live=server or ?live=browser (the default) in the page's address."""
+    mode = request.query_params.get("live", "browser") if request else "browser"
+    mode = mode if mode in LIVE_MODES else "browser"
+    return (mode, *show_mode(mode))
+
+
 def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Blocks:
     """The page. `results` is where annotated images go: the server's private, swept folder (app.py)."""
     engine = Engine(store or ModelStore())
@@ -402,7 +423,14 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
                 video_files = gr.File(label="Every face in every frame (CSV, JSON)", file_count="multiple",
                                       interactive=False)
             with gr.Tab("Webcam", id="webcam") as webcam_tab:
-                with gr.Row():
+                live_mode = gr.Radio([("In this browser: no frame leaves it", "browser"),
+                                      ("On the server: frames are sent to it", "server")],
+                                     value="browser", label="Where the live analysis runs", elem_id="live-mode")
+                with gr.Column(visible=True) as browser_group:
+                    # demo/web/browser/live.mjs: detector, model and overlay in this page
+                    # (demo/web/browser_files.py serves its files); the detector there is short range.
+                    gr.HTML('<div class="ekspresi-live"></div>', elem_id="live-browser", js_on_load=BROWSER_MOUNT)
+                with gr.Row(visible=False) as server_group:
                     # The camera is the stream's input only. Were it an output too (the annotated
                     # frame in place of its preview), Gradio 6.31's page would mount a status tracker
                     # in it for every frame and unmount it with its animation-frame timer still
@@ -436,7 +464,16 @@ def build_app(results: ResultFiles, store: ModelStore | None = None) -> gr.Block
                    time_limit=600, concurrency_limit=8, api_visibility="private", show_progress="hidden")
         ticker.tick(timeline, [model_dd], plot, api_visibility="private", show_progress="hidden")
         app.unload(leave)
-        webcam_tab.select(lambda: gr.Timer(active=True), None, ticker, api_visibility="private")
+        # The server's timeline chart ticks in server mode only: the browser mode draws its own.
+        webcam_tab.select(lambda mode: gr.Timer(active=mode == "server"), live_mode, ticker, api_visibility="private")
+        # The browser mode follows the model dropdown in the page itself; ?live=server or
+        # ?live=browser in the address picks the mode, the radio switches it.
+        model_dd.change(None, model_dd, None, js=BROWSER_MODEL)
+        live_mode.change(lambda mode: (*show_mode(mode), gr.Timer(active=mode == "server")), live_mode,
+                         [browser_group, server_group, ticker], api_visibility="private", js=BROWSER_MODE,
+                         show_progress="hidden")
+        app.load(mode_from_address, None, [live_mode, browser_group, server_group], api_visibility="private",
+                 show_progress="hidden")
         for tab in (upload_tab, video_tab):
             tab.select(lambda: gr.Timer(active=False), None, ticker, api_visibility="private")
         run_video.click(predict_video, [video_in, model_dd, detector_dd], [video_out, video_chart, video_files,
