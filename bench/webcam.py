@@ -51,8 +51,7 @@ BITS, SQUARE, MARGIN = 8, 20, 10  # frame number: 8 squares of 20 px, 10 px from
 SIZE = (640, 480)
 IDLE_S = 15
 
-SAMPLER = """({bits, square, margin, loop, fps, width}) => {
-  // Reads only the strip with the squares (a full-frame copy per sample would slow the page).
+READER = """  // Reads only the strip with the squares (a full-frame copy per sample would slow the page).
   const stripW = margin + bits * square + margin, stripH = margin + square + margin;
   const canvas = document.createElement('canvas'); canvas.width = stripW; canvas.height = stripH;
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
@@ -69,7 +68,10 @@ SAMPLER = """({bits, square, margin, loop, fps, width}) => {
     }
     return n < loop ? n : null;
   };
-  // Reads each annotated frame once, when the browser has decoded it (a capturing listener on
+"""
+
+SAMPLER = """({bits, square, margin, loop, fps, width}) => {
+""" + READER + """  // Reads each annotated frame once, when the browser has decoded it (a capturing listener on
   // the document sees every <img>'s load event): polling the page would cost the renderer
   // CPU that a real viewer's browser does not spend, and two viewers share two cores here.
   window.__samples = []; let last = null;
@@ -91,22 +93,7 @@ SAMPLER = """({bits, square, margin, loop, fps, width}) => {
 
 
 BROWSER_SAMPLER = """({bits, square, margin, loop, fps, width}) => {
-  const stripW = margin + bits * square + margin, stripH = margin + square + margin;
-  const canvas = document.createElement('canvas'); canvas.width = stripW; canvas.height = stripH;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  const read = (el, w, mirrored) => {
-    const s = w / width;
-    ctx.drawImage(el, mirrored ? w - stripW * s : 0, 0, stripW * s, stripH * s, 0, 0, stripW, stripH);
-    const data = ctx.getImageData(0, 0, stripW, stripH).data;
-    let n = 0;
-    for (let i = 0; i < bits; i++) {
-      const x = margin + i * square + square / 2, y = margin + square / 2;
-      const px = ((y * stripW) + (mirrored ? stripW - x : x)) * 4;
-      n = n * 2 + ((data[px] + data[px + 1] + data[px + 2]) / 3 > 128 ? 1 : 0);
-    }
-    return n < loop ? n : null;
-  };
-  // Each overlay frame once, as it is drawn: the canvas holds the camera frame its boxes were
+""" + READER + """  // Each overlay frame once, as it is drawn: the canvas holds the camera frame its boxes were
   // computed on, the <video> the frame the camera shows now.
   window.__samples = []; let last = null;
   const live = window.ekspresiLive, draw = live.draw.bind(live);

@@ -41,6 +41,13 @@ def write_y4m(path, scenes: list[tuple[Image.Image, int]], size=(640, 480), fps:
             f.write(y4m_frame(image, size) * frames)
 
 
+def chromium_args(video) -> list[str]:
+    """Headless Chromium, offline, its camera allowed and playing `video`."""
+    return ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
@@ -55,11 +62,8 @@ def browser(tmp_path_factory):
     canvas.paste(Image.open(EXAMPLES / "astronaut.jpg").resize((420, 420)), (110, 30))
     # 3 s of a face, then 3 s of the empty room: the person leaves and comes back, over and over.
     write_y4m(video, [(canvas, 30), (empty_room, 30)])
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(video))
         yield b
         b.close()
 

@@ -16,7 +16,7 @@ from conftest import EXAMPLES, ROOT
 from gradio_client import Client, handle_file
 from PIL import Image
 from server import running_app
-from test_browser import CHROMIUM, write_y4m
+from test_browser import CHROMIUM, chromium_args, write_y4m
 
 TOLERANCE = 0.01  # the bar for the browser's probabilities against /predict's
 
@@ -40,11 +40,8 @@ def chromium(tmp_path_factory):
     frame = Image.new("RGB", (640, 480), (60, 60, 70))
     frame.paste(Image.open(EXAMPLES / "astronaut.jpg").resize((420, 420)), (110, 30))
     write_y4m(video, [(frame, 30)], fps=30)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(video))
         yield browser
         browser.close()
 
