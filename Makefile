@@ -125,8 +125,8 @@ distill-cnn-6: $(VENV)/.dev
 # file as shipped before (round 6, taken from git at ROUND6_COMMIT), half of the training images
 # under a random corruption (trainer.corruptions), learning the round-6 ensemble members'
 # predictions on the clean image (their mirror views), so clean accuracy holds. The last epoch is
-# shipped: on val it kept clean accuracy within 0.5 points and held up far better under
-# corruption than the epoch best on clean val alone (weights/README.md).
+# kept (--keep last): on val it held clean accuracy within 0.5 points and held up far better under
+# corruption than the epoch best on clean val alone.
 # `make robust-cnn`, `make robust-cnn_medium`, `make robust-cnn_small` write runs/robust_NAME/cnn.*;
 # copy them to weights/NAME.* to ship. ROBUST_ARGS adds options (--max-steps 5 --epochs 1 for a rehearsal).
 ROUND6_COMMIT := befaaf3
