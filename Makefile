@@ -152,7 +152,7 @@ robust-%: $(VENV)/.dev $(ROBUST_TEACHERS)
 # 1. the ensemble's predictions on train (trainer.served; cached under the files' hashes),
 # 2. PyTorch training with a checkpoint every epoch (the same command resumes after a kill),
 # 3. the Keras file, checked against the torch network, in runs/resnet50/keras/.
-# RESNET50_ARGS adds options (a session's --deadline; --limit 287 --minutes 2 for a rehearsal).
+# RESNET50_ARGS adds options (a session's --deadline; --limit 287 --minutes 1 for a rehearsal).
 RESNET50_OUT ?= runs/resnet50
 RESNET50_ARGS ?=
 resnet50: $(VENV)/.dev

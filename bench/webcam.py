@@ -132,7 +132,7 @@ def write_numbered_y4m(path: Path) -> None:
 
 
 def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"):
-    """A new window with the webcam running in `mode` and the sampler installed (the camera is allowed by flag).
+    """A new window on the Webcam tab in `mode`, ready to start (the camera is allowed by flag).
 
     A window each, not a tab each: of two tabs in one window only the front one is visible
     and gets animation frames, and a click in the other waited for one that never came (3
@@ -143,6 +143,7 @@ def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"
     with context.expect_page() as opened:
         browser.new_browser_cdp_session().send("Target.createTarget", {"url": "about:blank", "newWindow": True})
     page = opened.value
+    page.set_default_timeout(180_000)  # four windows and the server share two cores
     page.set_viewport_size({"width": 1280, "height": 1000})
     page.goto(f"{url}?live={mode}", wait_until="load")
     page.evaluate("performance.setResourceTimingBufferSize(1000000)")  # count every request while measured
@@ -150,20 +151,26 @@ def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"
         page.get_by_label("Model").first.click()
         page.get_by_role("option", name=model_label).click()
     page.get_by_role("tab", name="Webcam").click()
-    sampler = SAMPLER
     if mode == "browser":
-        page.wait_for_function("window.ekspresiLive && / in this browser$/.test(window.ekspresiLive.status.textContent)",
-                               timeout=180_000)
-        page.locator(".ekspresi-live-start").click()
-        page.wait_for_function("window.ekspresiLive.summary().classified >= 5", timeout=60_000)
-        sampler = BROWSER_SAMPLER
+        page.wait_for_function("window.ekspresiLive && / in this browser$/.test(window.ekspresiLive.status.textContent)")
     else:
         page.get_by_text("Click to Access Webcam").click()
-        page.get_by_label("capture photo").first.click()
-        page.wait_for_function("() => /ms per frame/.test(document.body.innerText)", timeout=60_000)
-    page.evaluate(sampler, {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS,
-                            "width": SIZE[0]})
     return page
+
+
+def start_viewer(page, mode: str) -> None:
+    """Start the live overlay in a window `open_viewer` set up and install the frame sampler.
+
+    Every window is set up before any starts: a fourth window set up while three server-mode
+    streams ran never got its click through (3 minutes)."""
+    if mode == "browser":
+        page.locator(".ekspresi-live-start").click()
+        page.wait_for_function("window.ekspresiLive.summary().classified >= 5")
+    else:
+        page.get_by_label("capture photo").first.click()
+        page.wait_for_function("() => /ms per frame/.test(document.body.innerText)")
+    page.evaluate(BROWSER_SAMPLER if mode == "browser" else SAMPLER,
+                  {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS, "width": SIZE[0]})
 
 
 def cpu_seconds(pid: int) -> float:
@@ -217,6 +224,8 @@ def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
         pages = [open_viewer(browser, url, model_label, mode) for _ in range(viewers)]
+        for page in pages:
+            start_viewer(page, mode)
         for page in pages:  # reconnecting takes a while: each page stops sampling on its own
             page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; "
                           "window.__requestsBefore = performance.getEntriesByType('resource').length; "
@@ -279,6 +288,8 @@ def markdown(result: dict) -> str:
              "emotion age p95 / max ms | requests to the server | server CPU s per viewer-minute (above idle) |",
              "|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for case in result["cases"]:
+        if case.get("error"):
+            lines.append(f"| {case['name']} | - | failed: {case['error']} | | | | | | | |")
         for i, v in enumerate(case["viewers"], 1):
             age = (f"{v['emotion_age_p95_ms']:.0f} / {v['emotion_age_max_ms']:.0f}"
                    if v.get("emotion_age_p95_ms") is not None else "-")
@@ -298,7 +309,7 @@ def markdown(result: dict) -> str:
                      "Playwright sets the tabs up, then disconnects while they are measured. ")
                   + "Server CPU: the app process's user and system seconds while measured, per viewer and minute; "
                   + "in brackets less what the same server spent idle, with no page open, over "
-                  + f"{IDLE_S} s before the case (Gradio's own loops). Written by `python bench/webcam.py`."]
+                  + f"{result['idle_seconds']:.0f} s before the case (Gradio's own loops). Written by `python bench/webcam.py`."]
     return "\n".join(lines) + "\n"
 
 
@@ -322,7 +333,7 @@ def run_cases(args, work: Path) -> dict:
               for n in (1, 2, 4)]
     cases.append(("server mode, ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models", "server"))
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "seconds": args.seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
+              "seconds": args.seconds, "idle_seconds": args.idle_seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
     with sync_playwright() as pw:
         # Two viewers are two windows of one browser: a second browser process on the same two
         # cores measured slower still (4 frames a second each against 6).
@@ -331,12 +342,18 @@ def run_cases(args, work: Path) -> dict:
                 continue
             with running_app(weights, work / f"app-{i}.log", tmp=work) as server:
                 before = cpu_seconds(server.proc.pid)
-                time.sleep(IDLE_S)  # the server's own cost with no viewer, the baseline of the CPU column
-                server.idle_cpu_s_per_minute = (cpu_seconds(server.proc.pid) - before) / IDLE_S * 60
+                time.sleep(args.idle_seconds)  # the server's own cost with no viewer, the CPU column's baseline
+                server.idle_cpu_s_per_minute = (cpu_seconds(server.proc.pid) - before) / args.idle_seconds * 60
                 print(f"{name} ...", flush=True)
                 shot = args.out / f"webcam_{mode}.png" if viewers == 1 and label is None else None
-                viewers_result, figures = run_case(pw, video, work, server, viewers, label, args.seconds,
-                                                   args.attached, mode, shot)
+                try:
+                    viewers_result, figures = run_case(pw, video, work, server, viewers, label, args.seconds,
+                                                       args.attached, mode, shot)
+                except Exception as e:  # one case failing keeps the others' figures
+                    print(f"{name} failed: {e}", flush=True)
+                    result["cases"].append({"name": name, "mode": mode, "viewers": [],
+                                            "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
+                    continue
                 print(viewers_result, figures, flush=True)
                 result["cases"].append({"name": name, "mode": mode, "viewers": viewers_result, "server": figures})
     return result
@@ -345,6 +362,8 @@ def run_cases(args, work: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--idle-seconds", type=float, default=IDLE_S,
+                   help="how long the server is watched with no viewer before each case (its idle CPU)")
     p.add_argument("--weights", type=Path, default=ROOT / "weights")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")
@@ -362,7 +381,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(result)
     def viewers_line(mode):
-        cases = [c for c in result["cases"] if c.get("mode") == mode and "slow" not in c["name"]]
+        cases = [c for c in result["cases"] if c.get("mode") == mode and "slow" not in c["name"] and c["viewers"]]
         return "; ".join(f"{len(c['viewers'])} viewer{'s' if len(c['viewers']) > 1 else ''} "
                          f"{' / '.join(str(v['fps']) for v in c['viewers'])} fps (lag p95 "
                          f"{max(v.get('lag_p95_ms', 0) for v in c['viewers']):.0f} ms)" for c in cases)
@@ -371,7 +390,7 @@ def main(argv=None) -> int:
             f"{viewers_line('server')} ([all cases](bench/results/webcam.md)).")
     write_results(args.out, "webcam", result, table, args.readme, line)
     print(table)
-    return 0
+    return 1 if any(case.get("error") for case in result["cases"]) else 0  # figures kept, failure shown
 
 
 if __name__ == "__main__":

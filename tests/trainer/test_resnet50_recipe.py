@@ -1,5 +1,5 @@
-"""`make resnet50`, the shipped ResNet50's recipe, rerun on a 1 % sample of FER2013 with a
-2-minute budget: it distils from the shipped ensemble, trains in bfloat16 on the CPU,
+"""`make resnet50`, the ResNet50 recipe, rerun on a 1 % sample of FER2013 with a
+1-minute budget: it distils from the shipped ensemble, trains in bfloat16 on the CPU,
 checkpoints, resumes after a kill, converts, and the .keras file loads with safe_mode."""
 
 import json
@@ -21,7 +21,7 @@ FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013"
 def test_the_recipe_trains_resumes_after_a_kill_and_converts(tmp_path):
     out = tmp_path / "resnet50"
     make = ["make", "--no-print-directory", "resnet50", f"PY={sys.executable}", f"RESNET50_OUT={out}",
-            "RESNET50_ARGS=--limit=287 --minutes 2"]
+            "RESNET50_ARGS=--limit=287 --minutes 1"]
     log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(make, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     checkpoint, t0 = out / "checkpoint.pt", time.time()
@@ -42,8 +42,8 @@ def test_the_recipe_trains_resumes_after_a_kill_and_converts(tmp_path):
     assert "resumed" in output
     meta = json.loads((out / "resnet50.json").read_text())
     history = json.loads((out / "resnet50.history.json").read_text())
-    assert [h["epoch"] for h in history] == list(range(1, len(history) + 1)) and len(history) >= 3
-    assert meta["train_seconds"] <= 2 * 60 + 30  # the budget held across the kill
+    assert [h["epoch"] for h in history] == list(range(1, len(history) + 1)) and len(history) >= 2
+    assert meta["train_seconds"] <= 60 + 30  # the budget held across the kill
     assert history[-1]["lr"] < 0.1 * max(h["lr"] for h in history)  # annealed by the end
 
     model = keras.saving.load_model(out / "keras" / "resnet50.keras", safe_mode=True)

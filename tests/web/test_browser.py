@@ -48,12 +48,17 @@ def chromium_args(video) -> list[str]:
             "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def need_chromium():
+    """Skip where Chromium is missing; fail in CI, where .ci/run installs it."""
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     video = tmp_path_factory.mktemp("cam") / "face.y4m"
@@ -262,9 +267,8 @@ def test_closing_the_tab_drops_the_viewers_timeline_at_once(browser, server):
 
 def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, tmp_path):
     """bench/webcam.py end to end, briefly: frames are shown and their lag is measured."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    r = subprocess.run([sys.executable, "bench/webcam.py", "--seconds", "4", "--cases", "0", "3", "--weights",
+    need_chromium()
+    r = subprocess.run([sys.executable, "bench/webcam.py", "--seconds", "4", "--idle-seconds", "1", "--cases", "0", "3", "--weights",
                         str(tiny_models), "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                        timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -6,8 +6,6 @@ no frame anywhere, and gives what /predict gives for the same faces.
 import base64
 import io
 import json
-import os
-import shutil
 import time
 
 import numpy as np
@@ -16,7 +14,7 @@ from conftest import EXAMPLES, ROOT
 from gradio_client import Client, handle_file
 from PIL import Image
 from server import running_app
-from test_browser import CHROMIUM, chromium_args, write_y4m
+from test_browser import CHROMIUM, chromium_args, need_chromium, write_y4m
 
 TOLERANCE = 0.01  # the bar for the browser's probabilities against /predict's
 
@@ -30,10 +28,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs it")
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     video = tmp_path_factory.mktemp("cam") / "face30.y4m"

@@ -41,6 +41,7 @@ class Live {
     this.readout = el("p", { className: "ekspresi-live-readout" });
     this.video = el("video", { muted: true, playsInline: true, autoplay: true });
     this.video.style.display = "none";
+    this.status.style.marginLeft = "0.75em";
     root.append(this.note, this.button, this.status, this.canvas, this.timeline, this.readout, this.video);
     this.button.addEventListener("click", () => (this.running ? this.stop() : this.start()));
     this.ready = this.init();
