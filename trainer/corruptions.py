@@ -146,15 +146,16 @@ def benchmark_views(x: np.ndarray, cache: dict | None = None):
     handed out again for the same pixels: `make compare` puts every model through the same test
     split, and making the copies costs far more than predicting them.
     """
-    views = ((kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity)))
-             for kind in KINDS for severity in SEVERITIES)
     if cache is None:
-        yield from views
+        for kind in KINDS:
+            for severity in SEVERITIES:
+                yield kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity))
         return
     key = (hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(), x.shape, str(x.dtype))
     if key not in cache:
         cache.clear()  # one split's copies at a time
-        cache[key] = list(views)
+        cache[key] = [(kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity)))
+                      for kind in KINDS for severity in SEVERITIES]
     yield from cache[key]
 
 
