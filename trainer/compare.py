@@ -173,11 +173,9 @@ def main(argv=None) -> int:
         raise SystemExit("no .keras models found")
 
     rows, metrics, kept = [], {}, {}
-    corrupted_copies = {}  # made once, for every model that reads the split as the first did
     for path in models:
         keep = {}
-        result = evaluate(path, args.data, args.assets / path.stem, VIEW_COLUMNS, keep, corruptions=True,
-                          corruption_cache=corrupted_copies)
+        result = evaluate(path, args.data, args.assets / path.stem, VIEW_COLUMNS, keep, corruptions=True)
         meta = model_meta(path)
         shipped = path.resolve().parent == args.out.resolve()
         row = {

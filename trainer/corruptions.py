@@ -11,8 +11,6 @@ generator.
 
 from __future__ import annotations
 
-import hashlib
-
 import cv2
 import numpy as np
 
@@ -139,24 +137,11 @@ def benchmark_rng(kind: str, severity: int) -> np.random.Generator:
     return np.random.default_rng((BENCHMARK_SEED, KINDS.index(kind), severity))
 
 
-def benchmark_views(x: np.ndarray, cache: dict | None = None):
-    """(kind, severity, corrupted x) for every kind and severity of the benchmark, computed on the fly.
-
-    With `cache` (a dict the caller keeps), the copies of the last array seen are kept there and
-    handed out again for the same pixels: `make compare` puts every model through the same test
-    split, and making the copies costs far more than predicting them.
-    """
-    if cache is None:
-        for kind in KINDS:
-            for severity in SEVERITIES:
-                yield kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity))
-        return
-    key = (hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(), x.shape, str(x.dtype))
-    if key not in cache:
-        cache.clear()  # one split's copies at a time
-        cache[key] = [(kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity)))
-                      for kind in KINDS for severity in SEVERITIES]
-    yield from cache[key]
+def benchmark_views(x: np.ndarray):
+    """(kind, severity, corrupted x) for every kind and severity of the benchmark, computed on the fly."""
+    for kind in KINDS:
+        for severity in SEVERITIES:
+            yield kind, severity, corrupt(x, kind, severity, benchmark_rng(kind, severity))
 
 
 def random_corruptions(x: np.ndarray, rng: np.random.Generator, probability: float) -> np.ndarray:

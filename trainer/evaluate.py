@@ -54,13 +54,13 @@ def predict(model, x: np.ndarray, view_set: str = "none", batch_size: int = 256)
 
 
 def corruption_scores(model, x: np.ndarray, y: np.ndarray, keep: dict | None = None,
-                      temperature: float = 1.0, cache: dict | None = None) -> dict:
+                      temperature: float = 1.0) -> dict:
     """Plain-view accuracy under every corruption kind and severity; `keep` gets the calibrated probabilities."""
     from trainer.corruptions import KINDS, benchmark_views
 
     clean = float((predict(model, x).argmax(1) == y).mean())
     by_kind = {kind: [] for kind in KINDS}
-    for kind, severity, corrupted in benchmark_views(x, cache):
+    for kind, severity, corrupted in benchmark_views(x):
         probs = apply_temperature(predict(model, corrupted), temperature)
         by_kind[kind].append(float((probs.argmax(1) == y).mean()))
         if keep is not None:
@@ -138,7 +138,7 @@ def plot_history(history: list[dict], path: Path, title: str):
 
 
 def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dict | None = None,
-             corruptions: bool = False, corruption_cache: dict | None = None) -> dict:
+             corruptions: bool = False) -> dict:
     """Scores of one model on a split under each view set in `views` (the first is the headline).
 
     Each view set's probabilities get the temperature stored for it (trainer.calibrate);
@@ -168,8 +168,7 @@ def evaluate(model_path: Path, data: Path, out: Path, views=("none",), keep: dic
                                    for k, v in by_views.items()}}
     corrupted = {}
     if corruptions:
-        result["corruptions"] = corruption_scores(model, split.x, split.y, corrupted, serving(meta, "none")[1],
-                                                  corruption_cache)
+        result["corruptions"] = corruption_scores(model, split.x, split.y, corrupted, serving(meta, "none")[1])
     if keep is not None:
         keep.update(y=split.y, probs=kept, class_names=class_names, corrupted=corrupted)
     out = Path(out)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from trainer.corruptions import KINDS, SEVERITIES, benchmark_rng, benchmark_views, corrupt, random_corruptions
+from trainer.corruptions import KINDS, SEVERITIES, benchmark_rng, corrupt, random_corruptions
 from trainer.data import list_class_folder, load_image
 from trainer.evaluate import main as evaluate_main
 
@@ -29,19 +29,6 @@ def test_each_corruption_is_deterministic_and_changes_the_image(faces, kind):
         if previous is not None:  # severities are ordered: more severe, further from the original
             assert change > previous * 0.95, f"{kind}: severity {severity} is milder than {severity - 1}"
         previous = change
-
-
-def test_kept_benchmark_copies_are_the_ones_made_afresh_and_follow_the_pixels(faces):
-    """make compare keeps the corrupted copies for the next model: the same arrays, made once."""
-    fresh = list(benchmark_views(faces))
-    cache = {}
-    first, again = list(benchmark_views(faces, cache)), list(benchmark_views(faces.copy(), cache))
-    assert [(k, s) for k, s, _ in first] == [(k, s) for k, s, _ in fresh] and len(fresh) == len(KINDS) * len(SEVERITIES)
-    assert all(np.array_equal(a, b) for (_, _, a), (_, _, b) in zip(first, fresh))
-    assert all(a is b for (_, _, a), (_, _, b) in zip(first, again))  # same pixels: not made twice
-    other = faces[::-1].copy()
-    swapped = list(benchmark_views(other, cache))  # other pixels: made for them, the old copies dropped
-    assert len(cache) == 1 and np.array_equal(swapped[0][2], corrupt(other, *swapped[0][:2], benchmark_rng(*swapped[0][:2])))
 
 
 def test_corruptions_keep_rgb_and_larger_inputs(faces):
