@@ -17,10 +17,12 @@ server process's CPU seconds per viewer-minute and the page's requests to the se
 measured. Writes webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
 
 Playwright only sets the pages up and reads the samples back: it connects to a Chromium
-started here over the DevTools protocol and disconnects for the measured seconds. Attached,
-it receives an event for every request of every stream, and on these two cores, shared by
-the server and the viewers' pages, that traffic cost two viewers about 40 % of their frame
-rate (`--attached` measures it). A viewer's own browser carries no such load.
+started here over the DevTools protocol, gives each window (a browser context of its own, as
+each viewer has a browser of their own) a timetable to start, measure and stop by, and
+disconnects until the measured seconds are over. Attached, it receives an event for every
+request of every stream, and on these two cores, shared by the server and the viewers' pages,
+that traffic cost two viewers about 40 % of their frame rate (`--attached` measures it) and
+kept a fourth server-mode viewer from starting at all. A viewer's own browser carries no such load.
 A benchmark, not a test: nothing else should run on the machine meanwhile.
 """
 
@@ -82,7 +84,7 @@ SAMPLER = """({bits, square, margin, loop, fps, width}) => {
     const video = document.querySelector('video[data-testid="webcam-video"]');
     const live = document.getElementById('live-result');
     if (!video || !live || !live.contains(img) || !img.src.startsWith('data:')) return;
-    if (window.__until && performance.now() > window.__until) return;  // the measured seconds are over
+    if (window.__until && Date.now() > window.__until) return;  // the measured seconds are over
     const shown = read(img, img.naturalWidth, true);
     if (shown === null || shown === last) return;
     last = shown;
@@ -100,7 +102,7 @@ BROWSER_SAMPLER = """({bits, square, margin, loop, fps, width}) => {
   const live = window.ekspresiLive, draw = live.draw.bind(live);
   live.draw = (tracks) => {
     draw(tracks);
-    if (window.__until && performance.now() > window.__until) return;
+    if (window.__until && Date.now() > window.__until) return;
     const shown = read(live.canvas, live.canvas.width, true);
     if (shown === null || shown === last) return;
     last = shown;
@@ -109,6 +111,28 @@ BROWSER_SAMPLER = """({bits, square, margin, loop, fps, width}) => {
     window.__samples.push([performance.now(), shown, ((now - shown) % loop + loop) % loop * 1000 / fps]);
   };
 }"""
+
+
+# Each window's own timetable, on the wall clock all windows share: start its live overlay, begin
+# and end the measured seconds, and in server mode stop the stream. Nothing drives the pages
+# from outside while streams run (Playwright is disconnected).
+TIMETABLE = """({mode, start, from, until, stop}) => {
+  const at = (t, f) => setTimeout(f, Math.max(0, t - Date.now()));
+  const button = () => document.querySelector(
+    mode === 'browser' ? '.ekspresi-live-start' : '#live-cam button.capture-button');
+  window.__until = until;
+  at(start, () => button().click());
+  at(from, () => {
+    window.__samples = [];
+    window.__requestsBefore = performance.getEntriesByType('resource').length;
+    if (window.ekspresiLive) window.ekspresiLive.resetStats();
+  });
+  if (stop) at(stop, () => button().click());
+}"""
+STAGGER_S = 3  # between two windows' starts
+WARM_S = 15  # from the last start to the measured seconds: models loaded, streams steady
+LEAD_S = 5  # from the timetable's installation to the first start: Playwright disconnects meanwhile
+STOP_AFTER_S = 10  # server mode: streams stop this long after the measured seconds, the screenshot taken
 
 
 def frame_with_number(base: Image.Image, n: int) -> Image.Image:
@@ -137,12 +161,17 @@ def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"
 
     A window each, not a tab each: of two tabs in one window only the front one is visible
     and gets animation frames, and a click in the other waited for one that never came (3
-    setups in 7 failed so). The window is opened over CDP in the default context, which
-    outlives Playwright's disconnect (a context Playwright creates closes with it).
+    setups in 7 failed so). Each window is in a browser context of its own, as each viewer has
+    a browser of their own: one context holds at most 6 connections to a host, and a server-mode
+    viewer keeps two open (the stream's events and Gradio's heartbeat), so four windows of one
+    context left two streams waiting. The context and window are made over CDP, so they outlive
+    Playwright's disconnect (a context Playwright creates closes with it); Playwright lists the
+    window in its default context.
     """
-    context = browser.contexts[0]
-    with context.expect_page() as opened:
-        browser.new_browser_cdp_session().send("Target.createTarget", {"url": "about:blank", "newWindow": True})
+    cdp = browser.new_browser_cdp_session()
+    context_id = cdp.send("Target.createBrowserContext")["browserContextId"]
+    with browser.contexts[0].expect_page() as opened:
+        cdp.send("Target.createTarget", {"url": "about:blank", "newWindow": True, "browserContextId": context_id})
     page = opened.value
     page.set_default_timeout(180_000)  # four windows and the server share two cores
     page.set_viewport_size({"width": 1280, "height": 1000})
@@ -156,22 +185,14 @@ def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"
         page.wait_for_function("window.ekspresiLive && / in this browser$/.test(window.ekspresiLive.status.textContent)")
     else:
         page.get_by_text("Click to Access Webcam").click()
+        page.locator("#live-cam button.capture-button").wait_for()
+    page.evaluate(BROWSER_SAMPLER if mode == "browser" else SAMPLER,
+                  {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS, "width": SIZE[0]})
     return page
 
 
-def start_viewer(page, mode: str) -> None:
-    """Start the live overlay in a window `open_viewer` set up and install the frame sampler.
-
-    Every window is set up before any starts: a fourth window set up while three server-mode
-    streams ran never got its click through (3 minutes)."""
-    if mode == "browser":
-        page.locator(".ekspresi-live-start").click()
-        page.wait_for_function("window.ekspresiLive.summary().classified >= 5")
-    else:
-        page.get_by_label("capture photo").first.click()
-        page.wait_for_function("() => /ms per frame/.test(document.body.innerText)")
-    page.evaluate(BROWSER_SAMPLER if mode == "browser" else SAMPLER,
-                  {"bits": BITS, "square": SQUARE, "margin": MARGIN, "loop": LOOP, "fps": FPS, "width": SIZE[0]})
+def sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.time()))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -219,28 +240,39 @@ def summarise(samples: list, seconds: float) -> dict:
 
 def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str | None, seconds: float,
              attached: bool = False, mode: str = "server", screenshot: Path | None = None) -> tuple[list[dict], dict]:
-    """Each viewer's figures over `seconds`, one window each in a fresh Chromium; and the server's."""
+    """Each viewer's figures over `seconds`, one window each in a fresh Chromium; and the server's.
+
+    Every window is set up first, then each runs its own timetable (TIMETABLE) with Playwright
+    disconnected: attached, Playwright receives an event for every request of every stream, and
+    with three server-mode streams it fell so far behind that a fourth window's start click was
+    never acknowledged (3 minutes).
+    """
     url = server.url
     chromium, endpoint = start_chromium(video, work)
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
         pages = [open_viewer(browser, url, model_label, mode) for _ in range(viewers)]
-        for page in pages:
-            start_viewer(page, mode)
-        for page in pages:  # reconnecting takes a while: each page stops sampling on its own
-            page.evaluate("(ms) => { window.__samples = []; window.__until = performance.now() + ms; "
-                          "window.__requestsBefore = performance.getEntriesByType('resource').length; "
-                          "if (window.ekspresiLive) window.ekspresiLive.resetStats(); }", seconds * 1000)
-        cpu_before = cpu_seconds(server.proc.pid)
+        start = time.time() + LEAD_S
+        measured_from = start + (viewers - 1) * STAGGER_S + WARM_S
+        until = measured_from + seconds
+        stop = until + STOP_AFTER_S if mode == "server" else None
+        for i, page in enumerate(pages):
+            page.evaluate(TIMETABLE, {"mode": mode, "start": (start + i * STAGGER_S) * 1000,
+                                      "from": measured_from * 1000, "until": until * 1000,
+                                      "stop": stop and stop * 1000})
         if not attached:
-            browser.close()  # over CDP this only disconnects: the pages stream on, unobserved
-        time.sleep(seconds)
+            browser.close()  # over CDP this only disconnects: the pages go on, unobserved
+        sleep_until(measured_from)
+        cpu_before = cpu_seconds(server.proc.pid)
+        sleep_until(until)
         cpu = cpu_seconds(server.proc.pid) - cpu_before
         if not attached:  # a new connection has new page objects for the same windows
             browser = pw.chromium.connect_over_cdp(endpoint)
             pages = [page for page in browser.contexts[0].pages if page.url.startswith(url)]
-        if screenshot:  # the live tab as its viewer sees it, overlay on the face
+        if screenshot:  # the live tab as its viewer sees it, overlay on the face (server mode: still streaming)
             pages[0].screenshot(path=str(screenshot), full_page=True)
+        if stop:
+            sleep_until(stop + 2)  # read back once the streams have stopped, their events with them
         results = []
         for page in pages:
             result = summarise(page.evaluate("window.__samples"), seconds)

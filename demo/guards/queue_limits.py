@@ -26,6 +26,12 @@ after five minutes hidden), is ended the way the browser's own /stream/ID/close 
 page keeps its last frame, and starts a new stream by itself once its frames can reach the
 server again (headless Chromium, measured). A client that sends a frame now and then still
 holds a slot: the webcam serves its concurrency limit of viewers at once, whoever they are.
+
+And with nothing to do the queue looks for work less often: Gradio's loops wake every 1 and
+10 ms (0.05 and 0.1 s on Windows), which cost the idle server about 2.5 CPU-seconds a minute,
+more than a browser-mode viewer adds (bench/results/webcam.json). Gradio's Windows intervals
+are used everywhere: an event may wait up to 50 ms more to start; a stream's frames do not
+pass through that loop.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ MAX_WAITING = 100
 # more each time a job starts while it waits.
 MAX_UNREAD = 500
 STREAMS_CHECKED_EVERY_S = 1.0
+IDLE_POLL_S, PROGRESS_POLL_S = 0.05, 0.1  # how often the idle queue looks for work and for progress to send
 LOG_EVERY_S = 10.0  # one log line per this many seconds of refusals: a flood must not flood the log
 
 
@@ -87,6 +94,7 @@ class SessionQueue(queueing.Queue):
         return [event for job in self.active_jobs if job for event in job]
 
     def start(self):
+        self.sleep_when_free, self.progress_update_sleep_when_free = IDLE_POLL_S, PROGRESS_POLL_S
         super().start()
         run_coro_in_background(self.end_lost_streams)
 
