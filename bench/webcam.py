@@ -17,8 +17,8 @@ server process's CPU seconds per viewer-minute and the page's requests to the se
 measured. Writes webcam.json and webcam.md, and with --readme a line between the README's webcam markers.
 
 Playwright only sets the pages up and reads the samples back: it connects to a Chromium
-started here over the DevTools protocol, gives each window (a browser context of its own, as
-each viewer has a browser of their own) a timetable to start, measure and stop by, and
+started here over the DevTools protocol, gives each window (two to a browser context, whose
+connections to the server they share) a timetable to start, measure and stop by, and
 disconnects until the measured seconds are over. Attached, it receives an event for every
 request of every stream, and on these two cores, shared by the server and the viewers' pages,
 that traffic cost two viewers about 40 % of their frame rate (`--attached` measures it) and
@@ -130,6 +130,7 @@ TIMETABLE = """({mode, start, from, until, stop}) => {
   if (stop) at(stop, () => button().click());
 }"""
 STAGGER_S = 3  # between two windows' starts
+WINDOWS_PER_CONTEXT = 2
 WARM_S = 15  # from the last start to the measured seconds: models loaded, streams steady
 LEAD_S = 5  # from the timetable's installation to the first start: Playwright disconnects meanwhile
 STOP_AFTER_S = 10  # server mode: streams stop this long after the measured seconds, the screenshot taken
@@ -156,22 +157,20 @@ def write_numbered_y4m(path: Path) -> None:
             f.write(b"FRAME\n" + ycc[..., 0].astype(np.uint8).tobytes() + cb.tobytes() + cr.tobytes())
 
 
-def open_viewer(browser, url: str, model_label: str | None, mode: str = "server"):
+def open_viewer(browser, url: str, model_label: str | None, mode: str = "server", context_id: str | None = None):
     """A new window on the Webcam tab in `mode`, ready to start (the camera is allowed by flag).
 
     A window each, not a tab each: of two tabs in one window only the front one is visible
     and gets animation frames, and a click in the other waited for one that never came (3
-    setups in 7 failed so). Each window is in a browser context of its own, as each viewer has
-    a browser of their own: one context holds at most 6 connections to a host, and a server-mode
-    viewer keeps two open (the stream's events and Gradio's heartbeat), so four windows of one
-    context left two streams waiting. The context and window are made over CDP, so they outlive
-    Playwright's disconnect (a context Playwright creates closes with it); Playwright lists the
-    window in its default context.
+    setups in 7 failed so). The window opens in the browser context `context_id` (default: the
+    browser's own), made over CDP, so it outlives Playwright's disconnect (a context Playwright
+    creates closes with it); Playwright lists every such window in its default context.
     """
-    cdp = browser.new_browser_cdp_session()
-    context_id = cdp.send("Target.createBrowserContext")["browserContextId"]
+    target = {"url": "about:blank", "newWindow": True}
+    if context_id:
+        target["browserContextId"] = context_id
     with browser.contexts[0].expect_page() as opened:
-        cdp.send("Target.createTarget", {"url": "about:blank", "newWindow": True, "browserContextId": context_id})
+        browser.new_browser_cdp_session().send("Target.createTarget", target)
     page = opened.value
     page.set_default_timeout(180_000)  # four windows and the server share two cores
     page.set_viewport_size({"width": 1280, "height": 1000})
@@ -251,7 +250,16 @@ def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str
     chromium, endpoint = start_chromium(video, work)
     try:
         browser = pw.chromium.connect_over_cdp(endpoint)
-        pages = [open_viewer(browser, url, model_label, mode) for _ in range(viewers)]
+        # One browser context holds at most 6 connections to a host, and a server-mode viewer keeps
+        # two open (the stream's events and Gradio's heartbeat): four windows of one context left
+        # two streams waiting. So each pair of windows shares a context: the first pair the
+        # browser's own, each further pair a new one (one window in a new context drew 26.7 frames
+        # a second in browser mode, against 29.7 in the browser's own: new contexts are off the record).
+        cdp = browser.new_browser_cdp_session()
+        contexts = [None] + [cdp.send("Target.createBrowserContext")["browserContextId"]
+                             for _ in range(1, -(-viewers // WINDOWS_PER_CONTEXT))]
+        pages = [open_viewer(browser, url, model_label, mode, contexts[i // WINDOWS_PER_CONTEXT])
+                 for i in range(viewers)]
         start = time.time() + LEAD_S
         measured_from = start + (viewers - 1) * STAGGER_S + WARM_S
         until = measured_from + seconds
