@@ -16,7 +16,7 @@ from demo.pipeline.overlay import draw_faces
 
 
 @contextmanager
-def _timed(timings: dict, key: str):
+def timed(timings: dict, key: str):
     start = time.perf_counter()
     yield
     timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1000
@@ -45,15 +45,21 @@ def detect_and_classify(rgb: np.ndarray, model, detector: FaceDetector | StreamS
     """
     timings = {} if timings is None else timings
     h, w = rgb.shape[:2]
-    with _timed(timings, "detect"):
+    with timed(timings, "detect"):
         boxes = [(0, 0, w, h)] if whole_image else [f.box for f in detector.detect(rgb)]
-    with _timed(timings, "crop"):
+    return boxes, classify_faces(rgb, boxes, model, whole_image, timings, view_set, mirrored)
+
+
+def classify_faces(rgb: np.ndarray, boxes, model, whole_image: bool = False, timings: dict | None = None,
+                   view_set: str | None = None, mirrored: bool = False) -> np.ndarray:
+    """(n, classes) probabilities of the faces at these boxes, in one model call."""
+    timings = {} if timings is None else timings
+    with timed(timings, "crop"):
         crops = [rgb if whole_image else crop_face(rgb, box) for box in boxes]
         if mirrored:
             crops = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
-    with _timed(timings, "classify"):
-        probs = model.predict(crops, view_set)
-    return boxes, probs
+    with timed(timings, "classify"):
+        return model.predict(crops, view_set)
 
 
 def analyse(rgb: np.ndarray, model, detector: FaceDetector | None, whole_image: bool = False,
@@ -86,5 +92,5 @@ def analyse_batch(images: list[np.ndarray], model, detector: FaceDetector | None
 
 def annotate(rgb: np.ndarray, faces: list[dict], timings: dict | None = None) -> np.ndarray:
     timings = {} if timings is None else timings
-    with _timed(timings, "draw"):
+    with timed(timings, "draw"):
         return draw_faces(rgb, faces)

@@ -36,8 +36,9 @@ def iou(a, b) -> float:
 class Track:
     id: int
     box: tuple[int, int, int, int]
-    probs: np.ndarray
+    probs: np.ndarray | None  # None until its face is classified (after forget_probs())
     missing: int = 0  # frames in a row without this face
+    classified: float | None = None  # when its probabilities were last computed (update's t)
 
 
 @dataclass
@@ -51,36 +52,63 @@ class Tracker:
     # (time in seconds, smoothed probabilities of the largest face) for the timeline
     history: deque = field(default_factory=deque)
 
-    def update(self, boxes, probs, t: float | None = None) -> tuple[np.ndarray, list[int]]:
-        """Smoothed probabilities and track ids for this frame's faces (in the order given)."""
+    def _assign(self, boxes) -> dict[int, int]:
+        """{face index: track index}: best overlaps first, each track and each face used once."""
+        pairs = sorted(((iou(track.box, box), ti, fi) for ti, track in enumerate(self.tracks)
+                        for fi, box in enumerate(boxes)), reverse=True)
+        assigned: dict[int, int] = {}
+        for overlap, ti, fi in pairs:
+            if overlap < self.min_iou:
+                break
+            if ti in assigned.values() or fi in assigned:
+                continue
+            assigned[fi] = ti
+        return assigned
+
+    def stale(self, boxes, t: float, max_age_s: float) -> list[bool]:
+        """For each face, whether it needs classifying now: it starts a track, or its track's
+        probabilities were computed max_age_s or more before t (less a microsecond of rounding)."""
+        assigned = self._assign(boxes)
+        return [fi not in assigned or self.tracks[assigned[fi]].classified is None
+                or t - self.tracks[assigned[fi]].classified >= max_age_s - 1e-6 for fi in range(len(boxes))]
+
+    def forget_probs(self) -> None:
+        """Another model now: every track keeps its face and id, and its next probabilities
+        replace the old model's instead of joining their average."""
+        for track in self.tracks:
+            track.probs, track.classified = None, None
+
+    def update(self, boxes, probs, t: float | None = None, fresh=None) -> tuple[np.ndarray, list[int]]:
+        """Smoothed probabilities and track ids for this frame's faces (in the order given).
+
+        fresh: for each face, whether its row of probs was computed on this frame (all, if None);
+        a face not fresh must continue a track (stale() said so) and keeps that track's.
+        """
         probs = np.asarray(probs, dtype=np.float32)
         if probs.ndim != 2 or len(probs) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but probabilities of shape {probs.shape}")
-        pairs = sorted(((iou(track.box, box), ti, fi) for ti, track in enumerate(self.tracks)
-                        for fi, box in enumerate(boxes)), reverse=True)
-        matched_tracks: set[int] = set()
-        assigned: dict[int, Track] = {}
-        for overlap, ti, fi in pairs:  # best overlaps first: each track and each face used once
-            if overlap < self.min_iou:
-                break
-            if ti in matched_tracks or fi in assigned:
-                continue
-            matched_tracks.add(ti)
-            assigned[fi] = self.tracks[ti]
+        fresh = [True] * len(boxes) if fresh is None else list(fresh)
+        assigned = {fi: self.tracks[ti] for fi, ti in self._assign(boxes).items()}
+        matched_tracks = {id(track) for track in assigned.values()}
         out, ids, alive = np.empty_like(probs), [], []
         for fi, box in enumerate(boxes):
             track = assigned.get(fi)
             if track is None:
-                track = Track(self.next_id, tuple(box), probs[fi])
+                if not fresh[fi]:
+                    raise ValueError(f"face {fi} starts a track but has no probabilities of its own")
+                track = Track(self.next_id, tuple(box), probs[fi], classified=t)
                 self.next_id += 1
             else:
-                track.probs = self.alpha * probs[fi] + (1 - self.alpha) * track.probs
+                if fresh[fi]:
+                    track.probs = probs[fi] if track.probs is None else \
+                        self.alpha * probs[fi] + (1 - self.alpha) * track.probs
+                    track.classified = t
                 track.box, track.missing = tuple(box), 0
             out[fi] = track.probs
             ids.append(track.id)
             alive.append(track)
-        for ti, track in enumerate(self.tracks):
-            if ti not in matched_tracks and track.missing < self.max_missing:
+        for track in self.tracks:
+            if id(track) not in matched_tracks and track.missing < self.max_missing:
                 track.missing += 1
                 alive.append(track)
         self.tracks = alive

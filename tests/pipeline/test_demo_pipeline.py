@@ -204,5 +204,36 @@ def test_live_readout_averages_the_frames_since_the_last_one(detector, store):
     assert readouts[:4] == [None] * 4 and readouts[5:9] == [None] * 4  # nothing between readouts
     for r in (readouts[4], readouts[9]):
         assert " ms per frame (detect " in r and " · 20 frames/s · 1 face · " in r, r
-        assert "; 1 view per face, mirrored every other frame) · " in r, r  # the cnn's live views: "none"
+        assert "; 1 view per face, each face classified again at 100 ms old, mirrored every other time) · " in r, r
     assert len(viewer.tracker.history) == 11  # every frame still reaches the tracker and timeline
+    assert viewer.classified == 6  # at 0, 0.1, ..., 0.5 s: the face's emotion is never older than 100 ms
+
+
+def test_live_frames_reuse_a_face_emotion_until_it_is_due_and_not_across_models(detector, store):
+    """Between classifications a face keeps its track's probabilities; a new model starts afresh."""
+    rgb = load_rgb(EXAMPLES / "astronaut.jpg")
+    cnn, small, viewer = store.get("cnn"), store.get("seed_cnn"), Viewer()
+    process_frame(rgb, cnn, detector, viewer, now=0.0)
+    first = viewer.tracker.tracks[0].probs.copy()
+    process_frame(rgb, cnn, detector, viewer, now=0.05)  # too soon: the same numbers
+    np.testing.assert_array_equal(viewer.tracker.tracks[0].probs, first)
+    process_frame(rgb, cnn, detector, viewer, now=0.1)  # due: the model sees the face again (mirrored)
+    assert viewer.classified == 2 and not np.array_equal(viewer.tracker.tracks[0].probs, first)
+    process_frame(rgb, small, detector, viewer, now=0.12)  # another model: its own numbers at once
+    alone = small.predict([crop_face(rgb, viewer.tracker.tracks[0].box)], small.live_views)[0]
+    np.testing.assert_allclose(viewer.tracker.tracks[0].probs, alone, atol=1e-6)
+    assert viewer.tracker.tracks[0].id == 1 and viewer.classified == 3
+
+
+def test_tracker_says_which_faces_are_due_and_keeps_the_others():
+    tracker = Tracker()
+    a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    tracker.update([[10, 10, 50, 50]], a, t=0.0)
+    boxes = [[12, 10, 50, 50], [200, 200, 40, 40]]  # the same face, and a new one
+    assert tracker.stale(boxes, 0.05, 0.1) == [False, True]
+    assert tracker.stale(boxes, 0.1, 0.1) == [True, True]
+    probs, ids = tracker.update(boxes, np.array([[0.5, 0.5], [0.0, 1.0]]), t=0.05, fresh=[False, True])
+    np.testing.assert_allclose(probs, [[1.0, 0.0], [0.0, 1.0]])  # the first row was not computed
+    assert ids == [1, 2] and tracker.tracks[0].classified == 0.0
+    with pytest.raises(ValueError, match="starts a track"):
+        tracker.update([[400, 0, 30, 30]], b, t=0.1, fresh=[False])
