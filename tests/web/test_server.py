@@ -510,7 +510,8 @@ def test_past_max_waiting_events_the_queue_says_it_is_full(server):
 
 def test_refused_images_do_not_stay_in_memory(server):
     """Gradio keeps a refused request, its body included, in a reference cycle until Python's next
-    full collection: 20 refused 40 MB data URLs held +296 MB. demo.guards.garbage collects soon after."""
+    full collection: 20 refused 40 MB data URLs held +296 MB. demo.guards.garbage collects soon after
+    and hands the freed pages back (after a collection alone, 6 refusals left +121 to +160 MB)."""
     pid = server.proc.pid
     too_big = {"path": None, "url": "data:image/png;base64," + "A" * (40 << 20), "meta": FILE_META}
     call_raw(server.url, [too_big, "cnn", False, "short"])  # lazily built parts of Gradio first
@@ -520,7 +521,7 @@ def test_refused_images_do_not_stay_in_memory(server):
         event, message = call_raw(server.url, [too_big, "cnn", False, "short"], session_hash=f"refused-{i}")
         assert event == "error" and "the limit is 25 MB" in message
     deadline = time.time() + 25  # at most one collection every 10 s
-    while (extra_mb := (vm_kib(pid, "VmRSS") - before) / 1024) > 150:
+    while (extra_mb := (vm_kib(pid, "VmRSS") - before) / 1024) > 60:
         assert time.time() < deadline, f"{extra_mb:.0f} MB more than before, still"
         time.sleep(0.5)
 
