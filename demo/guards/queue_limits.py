@@ -104,20 +104,25 @@ class SessionQueue(queueing.Queue):
         latest = {}  # event id -> (the body of its newest frame, when that came)
         while not self.stopped:
             await asyncio.sleep(STREAMS_CHECKED_EVERY_S)
-            now, seen = time.monotonic(), {}
-            for event in self.running():
-                if not event.streaming or event.closed:
-                    continue
-                body, since = latest.get(event._id, (event.data, now))
-                if event.data is not body:  # Gradio's /stream/ID route puts each new frame's body here
-                    body, since = event.data, now
-                seen[event._id] = (body, since)
-                if not event.alive or now - since >= VIEWER_IDLE_S:
-                    log.info("ended webcam stream %s: %s", event._id[:8], "its client has gone" if not event.alive
-                             else f"no frame for {VIEWER_IDLE_S:.0f} s")
-                    event.run_time, event.closed = math.inf, True  # as /stream/ID/close does
-                    event.signal.set()
-            latest = seen
+            latest = self._end_lost(latest)
+
+    def _end_lost(self, latest: dict) -> dict:
+        # A function of its own: a loop variable in the coroutine above would keep the last event
+        # it saw, and that event's request body, alive until another event came.
+        now, seen = time.monotonic(), {}
+        for event in self.running():
+            if not event.streaming or event.closed:
+                continue
+            body, since = latest.get(event._id, (event.data, now))
+            if event.data is not body:  # Gradio's /stream/ID route puts each new frame's body here
+                body, since = event.data, now
+            seen[event._id] = (body, since)
+            if not event.alive or now - since >= VIEWER_IDLE_S:
+                log.info("ended webcam stream %s: %s", event._id[:8], "its client has gone" if not event.alive
+                         else f"no frame for {VIEWER_IDLE_S:.0f} s")
+                event.run_time, event.closed = math.inf, True  # as /stream/ID/close does
+                event.signal.set()
+        return seen
 
     def set_progress(self, event_id, iterables):
         # A disconnected client's event is marked not alive (clean_events); a cancelled one is

@@ -510,8 +510,10 @@ def test_past_max_waiting_events_the_queue_says_it_is_full(server):
 
 def test_refused_images_do_not_stay_in_memory(server):
     """Gradio keeps a refused request, its body included, in a reference cycle until Python's next
-    full collection: 20 refused 40 MB data URLs held +296 MB. demo.guards.garbage collects soon after
-    and hands the freed pages back (after a collection alone, 6 refusals left +121 to +160 MB)."""
+    full collection: 20 refused 40 MB data URLs held +296 MB. demo.guards.garbage collects soon after.
+    What may stay is the last event handled, body and parsed JSON (2 x 40 MB here), which Gradio's
+    queue loops keep until the next one; a loop of demo.guards.queue_limits kept another one too
+    (6 refusals left +121 to +160 MB; now +1 to +82 MB)."""
     pid = server.proc.pid
     too_big = {"path": None, "url": "data:image/png;base64," + "A" * (40 << 20), "meta": FILE_META}
     call_raw(server.url, [too_big, "cnn", False, "short"])  # lazily built parts of Gradio first
@@ -521,7 +523,7 @@ def test_refused_images_do_not_stay_in_memory(server):
         event, message = call_raw(server.url, [too_big, "cnn", False, "short"], session_hash=f"refused-{i}")
         assert event == "error" and "the limit is 25 MB" in message
     deadline = time.time() + 25  # at most one collection every 10 s
-    while (extra_mb := (vm_kib(pid, "VmRSS") - before) / 1024) > 60:
+    while (extra_mb := (vm_kib(pid, "VmRSS") - before) / 1024) > 100:
         assert time.time() < deadline, f"{extra_mb:.0f} MB more than before, still"
         time.sleep(0.5)
 
