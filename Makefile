@@ -146,10 +146,11 @@ ROBUST_MODEL_cnn_medium := --model cnn --width $(ROBUST_WIDTH_cnn_medium)
 ROBUST_MODEL_cnn_small := --model cnn --width $(ROBUST_WIDTH_cnn_small)
 # MobileNetV2 keeps its torchvision layout (the notop file only sets it; --init-from sets every
 # weight) and trains all layers but BatchNorm from the first step, in float32 (bfloat16 steps
-# were slower on an AMD EPYC). Its targets are the teachers' mean as it is (T 1) and it trains
-# without mixup: with the cnns' T 2 and mixup its val ECE after the temperature was 0.055 to
-# 0.062, this way 0.052 to 0.063. Not shipped: the ensemble as served lost 0.55 points on test
-# with it (weights/README.md, Robustness).
+# were slower on an AMD EPYC), without mixup. Its one teacher is its own round-6 file at T 1
+# (self-distillation): learning the four members' mean made it more like the cnns, and the
+# ensemble lost accuracy on val and test with it (weights/README.md, Robustness). Not shipped
+# either: the ensemble as served lost 0.3 points on test with this one too.
+ROBUST_TEACHERS_mobilenetv2 := $(ROUND6)/mobilenetv2.keras
 ROBUST_DISTILL_mobilenetv2 := --temperature 1
 ROBUST_MODEL_mobilenetv2 := --model mobilenetv2 --backbone-weights $(MOBILENET_WEIGHTS) --epochs 0 \
     --fine-tune-epochs 1000 --fine-tune-layers all --fine-tune-lr 1e-4 --precision float32 --mixup 0
@@ -158,7 +159,8 @@ $(ROUND6)/%.keras:
 	mkdir -p $(ROUND6) && git show $(ROUND6_COMMIT):weights/$*.keras > $@.tmp && mv $@.tmp $@
 .SECONDARY: $(ROBUST_TEACHERS)
 robust-%: $(VENV)/.dev $(ROBUST_TEACHERS)
-	$(PY) -m trainer.distill --teachers $(ROBUST_TEACHERS) --data $(FER2013) --out runs/robust_$* --views mirror \
+	$(PY) -m trainer.distill --teachers $(or $(ROBUST_TEACHERS_$*),$(ROBUST_TEACHERS)) --data $(FER2013) \
+	    --out runs/robust_$* --views mirror \
 	    $(ROBUST_DISTILL_$*) -- \
 	    --init-from $(ROUND6)/$*.keras --geometric-augmentation host --corruptions 0.5 \
 	    --mixup 0.2 --lr 2e-4 --epochs 1000 --patience 1000 --class-weight-power 0.5 --precision mixed_bfloat16 \

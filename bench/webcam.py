@@ -131,7 +131,7 @@ TIMETABLE = """({mode, start, from, until, stop}) => {
 }"""
 STAGGER_S = 3  # between two windows' starts
 WINDOWS_PER_CONTEXT = 2
-WARM_S = 15  # from the last start to the measured seconds: models loaded, streams steady
+WARM_S = 15  # default: from the last start to the measured seconds, models loaded, streams steady
 LEAD_S = 5  # from the timetable's installation to the first start: Playwright disconnects meanwhile
 STOP_AFTER_S = 10  # server mode: streams stop this long after the measured seconds, the screenshot taken
 
@@ -238,7 +238,8 @@ def summarise(samples: list, seconds: float) -> dict:
 
 
 def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str | None, seconds: float,
-             attached: bool = False, mode: str = "server", screenshot: Path | None = None) -> tuple[list[dict], dict]:
+             attached: bool = False, mode: str = "server", screenshot: Path | None = None,
+             warm_s: float = WARM_S) -> tuple[list[dict], dict]:
     """Each viewer's figures over `seconds`, one window each in a fresh Chromium; and the server's.
 
     Every window is set up first, then each runs its own timetable (TIMETABLE) with Playwright
@@ -261,7 +262,7 @@ def run_case(pw, video: Path, work: Path, server, viewers: int, model_label: str
         pages = [open_viewer(browser, url, model_label, mode, contexts[i // WINDOWS_PER_CONTEXT])
                  for i in range(viewers)]
         start = time.time() + LEAD_S
-        measured_from = start + (viewers - 1) * STAGGER_S + WARM_S
+        measured_from = start + (viewers - 1) * STAGGER_S + warm_s
         until = measured_from + seconds
         stop = until + STOP_AFTER_S if mode == "server" else None
         for i, page in enumerate(pages):
@@ -374,7 +375,7 @@ def run_cases(args, work: Path) -> dict:
               for n in (1, 2, 4)]
     cases.append(("server mode, ensemble of 2 (slow), 1 viewer", slow, 1, "Ensemble of 2 models", "server"))
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "seconds": args.seconds, "idle_seconds": args.idle_seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
+              "seconds": args.seconds, "idle_seconds": args.idle_seconds, "warm_seconds": args.warm_seconds, "camera_fps": FPS, "playwright_attached": args.attached, "model": default, "cases": []}
     with sync_playwright() as pw:
         # Two viewers are two windows of one browser: a second browser process on the same two
         # cores measured slower still (4 frames a second each against 6).
@@ -393,7 +394,7 @@ def run_cases(args, work: Path) -> dict:
                 shot = args.out / f"webcam_{mode}.png" if viewers == 1 and label is None else None
                 try:
                     viewers_result, figures = run_case(pw, video, work, server, viewers, label, args.seconds,
-                                                       args.attached, mode, shot)
+                                                       args.attached, mode, shot, args.warm_seconds)
                 except Exception as e:  # one case failing keeps the others' figures
                     print(f"{name} failed: {e}", flush=True)
                     result["cases"].append({"name": name, "mode": mode, "viewers": [],
@@ -409,6 +410,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=40)
     p.add_argument("--idle-seconds", type=float, default=IDLE_S,
                    help="how long the server is watched with no viewer before each case (its idle CPU)")
+    p.add_argument("--warm-seconds", type=float, default=WARM_S,
+                   help="from the last viewer's start to the measured seconds (models loaded, streams steady)")
     p.add_argument("--weights", type=Path, default=ROOT / "weights")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--readme", type=Path, help="rewrite the line between <!-- webcam:start/end --> here")

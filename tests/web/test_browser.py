@@ -268,9 +268,9 @@ def test_closing_the_tab_drops_the_viewers_timeline_at_once(browser, server):
 def test_webcam_benchmark_reads_frame_numbers_back_from_the_screen(tiny_models, tmp_path):
     """bench/webcam.py end to end, briefly: frames are shown and their lag is measured."""
     need_chromium()
-    r = subprocess.run([sys.executable, "bench/webcam.py", "--seconds", "4", "--idle-seconds", "1", "--cases", "0", "3", "--weights",
-                        str(tiny_models), "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=400)
+    r = subprocess.run([sys.executable, "bench/webcam.py", "--seconds", "4", "--idle-seconds", "1", "--warm-seconds", "6",
+                        "--cases", "0", "3", "--weights", str(tiny_models), "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     browser_case, server_case = json.loads((tmp_path / "webcam.json").read_text())["cases"]
     [viewer] = browser_case["viewers"]  # browser mode: the overlay drawn in the page, nothing sent
